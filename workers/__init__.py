@@ -1,0 +1,1 @@
+"""regime-fleet: a Kafka worker fleet for deterministic market-regime decisions."""

@@ -1,0 +1,1 @@
+"""The `regime-fleet` command line."""

@@ -1,0 +1,123 @@
+"""`produce` and `consume`: JSON lines in the canonical form, in and out of topics."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from confluent_kafka import Consumer, KafkaError, Producer
+
+from workers.config import FleetSettings
+from workers.contracts import ContractError, Serde
+from workers.contracts.json_form import dumps
+from workers.contracts.validation import check_raw_event
+from workers.runtime import clients
+from workers.runtime.records import header_map
+from workers.topology import Topology
+
+
+@dataclass
+class ProduceReport:
+    produced: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def produce_lines(
+    settings: FleetSettings, topology: Topology, topic: str, lines: Iterable[str], serde: Serde | None = None
+) -> ProduceReport:
+    """Validate, encode and produce each JSON line keyed by its symbol; report rejects by line."""
+    if topic not in topology.topics:
+        raise ContractError(f"unknown topic {topic!r}; known: {sorted(topology.topics)}")
+    schema = topology.topics[topic].value_schema
+    if schema is None:
+        raise ContractError(f"topic {topic!r} has no value schema; produce raw bytes with kcat instead")
+    serde = serde or Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    producer = Producer(clients.producer_config(settings, None))
+    report = ProduceReport()
+    errors: list[str] = []
+    full = settings.topic(topic)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            if not isinstance(value, dict):
+                raise ContractError("a line must be a JSON object")
+            data = serde.encode(schema, value, topic=full, check=True)
+            if schema == "RawMarketEvent":
+                check_raw_event(value, min_ts_ms=settings.ingest.min_event_ts_ms, max_ts_ms=settings.ingest.max_event_ts_ms)
+        except (ValueError, ContractError) as exc:
+            report.rejected.append({"line": number, "reason": str(exc)})
+            continue
+        key = str(value.get("symbol") or value.get("signal", {}).get("symbol") or "")
+        headers = [("schema", schema.encode())]
+        if "kind" in value:
+            headers.append(("event_type", str(value["kind"]).encode()))
+        while True:
+            try:
+                producer.produce(full, data, key.encode() or None, headers=headers,
+                                 on_delivery=lambda err, _m: errors.append(str(err)) if err else None)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        report.produced += 1
+    producer.flush(60)
+    if errors:
+        raise ContractError(f"{len(errors)} records failed delivery: {errors[0]}")
+    return report
+
+
+def consume_records(
+    settings: FleetSettings, topology: Topology, topic: str, *, from_beginning: bool, max_records: int | None, timeout_s: float
+) -> Iterator[dict[str, Any]]:
+    """Yield decoded records (read_committed) until max_records or timeout_s of silence."""
+    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    schema = topology.topics[topic].value_schema if topic in topology.topics else None
+    consumer = Consumer(clients.consumer_config(
+        settings, f"regime-fleet-cli-{uuid.uuid4().hex[:8]}",
+        **{"auto.offset.reset": "earliest" if from_beginning else "latest"},
+    ))
+    consumer.subscribe([settings.topic(topic)])
+    seen, last = 0, time.monotonic()
+    try:
+        while max_records is None or seen < max_records:
+            msgs = consumer.consume(num_messages=100, timeout=0.2)
+            if not msgs and time.monotonic() - last > timeout_s:
+                return
+            for msg in msgs:
+                if msg.error() is not None:
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        raise ContractError(f"consume failed: {msg.error()}")
+                    continue
+                last = time.monotonic()
+                out: dict[str, Any] = {
+                    "key": msg.key().decode("utf-8", "replace") if msg.key() is not None else None,
+                    "partition": msg.partition(),
+                    "offset": msg.offset(),
+                    "headers": header_map(msg.headers()),
+                }
+                if schema:
+                    out["value"] = serde.decode(schema, msg.value(), topic=topic, partition=msg.partition(), offset=msg.offset())
+                else:
+                    out["value_base64"] = base64.b64encode(msg.value() or b"").decode()
+                yield out
+                seen += 1
+                if max_records is not None and seen >= max_records:
+                    return
+    finally:
+        consumer.close()
+
+
+def write_lines(records: Iterable[dict[str, Any]], out: IO[str] = sys.stdout) -> int:
+    n = 0
+    for record in records:
+        out.write(dumps(record) + "\n")
+        out.flush()
+        n += 1
+    return n

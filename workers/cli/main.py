@@ -1,0 +1,166 @@
+"""regime-fleet: run workers, manage topics and the local broker, move JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+
+from workers.config import ConfigError, FleetSettings, load_settings
+from workers.contracts import ContractError
+from workers.topology import InvalidTopology, load_topology, topology_path, validate
+
+WORKERS = ("ingest", "scheduler", "engine", "publisher")
+
+
+def _settings(args: argparse.Namespace) -> FleetSettings:
+    return load_settings(args.config)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from workers.broker.local import LocalBroker
+
+    broker = LocalBroker(port=args.port)
+    if args.action == "up":
+        print(broker.up(), flush=True)
+    elif args.action == "down":
+        print("stopped" if broker.down() else "not running")
+    else:
+        print(json.dumps(broker.status()))
+    return 0
+
+
+def cmd_topology(args: argparse.Namespace) -> int:
+    import yaml
+
+    errors = validate(yaml.safe_load(open(args.file or topology_path())))
+    for e in errors:
+        print(json.dumps(e.as_dict()))
+    if not errors:
+        print(json.dumps({"valid": True, "file": str(args.file or topology_path())}))
+    return 1 if errors else 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from workers.runtime.admin import ensure_topics
+
+    settings = _settings(args)
+    reports = ensure_topics(settings, load_topology(settings.partitions), create=args.action == "create")
+    for r in reports:
+        print(json.dumps({"topic": r.name, "action": r.action, **({"detail": r.detail} if r.detail else {})}))
+    bad = [r for r in reports if r.action in ("mismatch", "missing")]
+    if bad:
+        print(f"{len(bad)} topic(s) differ from the topology; delete and recreate them, or fix topology/fleet.yaml",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from workers.cli.jsonio import produce_lines
+
+    settings = _settings(args)
+    source = open(args.file) if args.file else sys.stdin
+    report = produce_lines(settings, load_topology(settings.partitions), args.topic, source)
+    for reject in report.rejected:
+        print(f"line {reject['line']}: rejected: {reject['reason']}", file=sys.stderr)
+    print(json.dumps({"produced": report.produced, "rejected": len(report.rejected)}))
+    return 1 if report.rejected and not args.skip_invalid else 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from workers.cli.jsonio import consume_records, write_lines
+
+    settings = _settings(args)
+    records = consume_records(settings, load_topology(settings.partitions), args.topic,
+                              from_beginning=args.from_beginning, max_records=args.max, timeout_s=args.timeout)
+    write_lines(records)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from importlib import import_module
+
+    from workers.runtime.observability import configure_logging
+
+    configure_logging(os.environ.get("REGIME_FLEET_LOG_LEVEL", "INFO"))
+    settings = _settings(args)
+    build: Callable[..., object] = import_module(f"workers.{args.worker}.app").build
+    worker = build(settings, load_topology(settings.partitions))
+    return int(worker.run())  # type: ignore[attr-defined]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from workers.demo.run import run_demo
+
+    return run_demo(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from workers.bench.run import run_bench
+
+    return run_bench(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regime-fleet", description=__doc__)
+    p.add_argument("--config", help="YAML settings file (environment REGIME_FLEET_* overrides it)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("broker", help="run a local single-node Apache Kafka (KRaft) from Maven Central")
+    b.add_argument("action", choices=("up", "down", "status"))
+    b.add_argument("--port", type=int, default=int(os.environ.get("KAFKA_PORT", "9092")))
+    b.set_defaults(func=cmd_broker)
+
+    t = sub.add_parser("topology", help="check topology/fleet.yaml")
+    t.add_argument("action", choices=("validate",))
+    t.add_argument("--file", help="another topology file")
+    t.set_defaults(func=cmd_topology)
+
+    tp = sub.add_parser("topics", help="create or verify the fleet's topics from the topology")
+    tp.add_argument("action", choices=("create", "verify"))
+    tp.set_defaults(func=cmd_topics)
+
+    pr = sub.add_parser("produce", help="produce JSON lines (canonical form of the topic's schema)")
+    pr.add_argument("--topic", required=True, help="logical topic name, e.g. market.raw")
+    pr.add_argument("--file", help="JSON lines file (default: stdin)")
+    pr.add_argument("--skip-invalid", action="store_true", help="exit 0 even when lines were rejected")
+    pr.set_defaults(func=cmd_produce)
+
+    c = sub.add_parser("consume", help="print records as JSON lines (read_committed)")
+    c.add_argument("--topic", required=True)
+    c.add_argument("--from-beginning", action="store_true")
+    c.add_argument("--max", type=int, help="stop after N records")
+    c.add_argument("--timeout", type=float, default=5.0, help="stop after S seconds without records")
+    c.set_defaults(func=cmd_consume)
+
+    r = sub.add_parser("run", help="run one worker until SIGTERM")
+    r.add_argument("worker", choices=WORKERS)
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="broker, topics, all workers, real S&P 500/NASDAQ data, live results")
+    d.add_argument("--partitions", type=int, default=3)
+    d.add_argument("--days", type=int, default=750, help="trading days per index to replay")
+    d.add_argument("--window", type=int, default=60, help="bars per SnapshotInputs window")
+    d.set_defaults(func=cmd_demo)
+
+    be = sub.add_parser("bench", help="throughput and latency against the broker (writes bench/results/)")
+    be.add_argument("--events", type=int, default=40_000)
+    be.add_argument("--rate", type=int, default=5_000, help="offered events/s for the latency run")
+    be.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (ConfigError, ContractError, InvalidTopology) as exc:
+        print(f"regime-fleet: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""One settings model for the whole fleet: defaults < YAML file (--config) < environment.
+
+Environment variables use the prefix REGIME_FLEET_ and `__` between levels, e.g.
+REGIME_FLEET_SCHEDULER__INTERVAL_MS=60000.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class ConfigError(Exception):
+    """Configuration that cannot start a worker; the message names the key."""
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field(
+        default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_ca_location: str = ""
+    ssl_certificate_location: str = ""
+    ssl_key_location: str = ""
+    ssl_key_password: SecretStr = SecretStr("")
+    schema_registry_url: str = ""
+    schema_registry_basic_auth: SecretStr = SecretStr("")
+    extra: dict[str, str] = Field(default_factory=dict, description="More librdkafka properties.")
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka properties, secrets included: never log the result."""
+        conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value(),
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password.get_secret_value(),
+        }
+        conf.update({k: v for k, v in optional.items() if v})
+        conf.update(self.extra)
+        return conf
+
+    def registry_config(self) -> dict[str, str]:
+        auth = self.schema_registry_basic_auth.get_secret_value()
+        return {"basic.auth.user.info": auth} if auth else {}
+
+
+class RuntimeSettings(BaseModel):
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    commit_interval_ms: int = Field(100, ge=0)
+    batch_size: int = Field(500, ge=1, le=100_000)
+    poll_timeout_ms: int = Field(100, ge=1)
+    max_poll_interval_ms: int = Field(300_000, ge=10_000)
+    session_timeout_ms: int = Field(10_000, ge=6_000)
+    transaction_timeout_ms: int = Field(60_000, ge=1_000)
+    state_dir: Path = Path("state")
+    http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    instance_id: str = Field(default_factory=socket.gethostname)
+    shutdown_deadline_s: float = Field(30.0, gt=0)
+    rocksdb_block_cache_mb: int = Field(32, ge=1)
+    rocksdb_write_buffer_mb: int = Field(8, ge=1)
+
+
+class IngestSettings(BaseModel):
+    dedupe_window: int = Field(10_000, ge=0, description="Recent event_ids remembered per partition.")
+    min_event_ts_ms: int = 315_532_800_000  # 1980-01-01
+    max_event_ts_ms: int = 4_102_444_800_000  # 2100-01-01
+
+
+class SchedulerSettings(BaseModel):
+    mode: Literal["boundary", "timer"] = "boundary"
+    interval_ms: int = Field(60_000, ge=1)
+
+
+class EngineSettings(BaseModel):
+    mode: Literal["truth", "hysteresis"] = "truth"
+    trend_threshold: float = Field(0.5, gt=0, description="|drift t-stat| above which a trend is called.")
+    high_vol_ratio: float = Field(1.5, gt=1, description="Recent vol / long vol above which HIGH_VOLATILITY.")
+    vol_lookback: int = Field(20, ge=2)
+    max_attempts: int = Field(3, ge=1)
+    fail_symbols: list[str] = Field(default_factory=list, description="Fault injection: runs of these fail.")
+
+
+class FleetSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REGIME_FLEET_", env_nested_delimiter="__", extra="forbid", yaml_file=None
+    )
+
+    topic_prefix: str = ""
+    partitions: int = Field(3, ge=1, le=1024)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, worker: str) -> str:
+        return f"{self.topic_prefix}regime-fleet.{worker}"
+
+    def config_fingerprint(self) -> str:
+        """Hash of the settings that change what the engine computes (not where it runs)."""
+        relevant = {
+            "scheduler": self.scheduler.model_dump(mode="json"),
+            "engine": self.engine.model_dump(mode="json", exclude={"max_attempts", "fail_symbols"}),
+        }
+        blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as JSON, secrets shown as '**********'."""
+        return json.loads(self.model_dump_json())  # type: ignore[no-any-return]
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> FleetSettings:
+    """Build settings or raise ConfigError naming each bad key."""
+    cls: type[FleetSettings] = FleetSettings
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        cls = type(
+            "FileFleetSettings",
+            (FleetSettings,),
+            {"model_config": {**FleetSettings.model_config, "yaml_file": str(path)}},
+        )
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

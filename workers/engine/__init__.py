@@ -1,0 +1,1 @@
+"""engine: engine.runs (PLANNED) -> engine.results (Started, Completed | Failed) + run status."""

@@ -1,0 +1,77 @@
+"""Wires the engine core to Kafka: direct, bounded reads of market.buffer by ingest_seq."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from workers.config import FleetSettings
+from workers.contracts import DecodeError, Serde
+from workers.engine.processor import EngineProcessor, RunFailure
+from workers.runtime import clients
+from workers.runtime.worker import Worker
+from workers.topology import Topology
+
+
+class BufferReader:
+    """Reads one market.buffer record by (partition, offset), with a small LRU cache and retries."""
+
+    def __init__(self, settings: FleetSettings, serde: Serde, attempts: int = 3, cache_size: int = 1024) -> None:
+        self.topic = settings.topic("market.buffer")
+        self.serde = serde
+        self.attempts = attempts
+        self.consumer = Consumer(clients.reader_config(settings))
+        self.cache: OrderedDict[tuple[int, int], Mapping[str, Any]] = OrderedDict()
+        self.cache_size = cache_size
+
+    def __call__(self, partition: int, offset: int) -> Mapping[str, Any]:
+        key = (partition, offset)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        last = ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                value = self._read(partition, offset)
+            except RunFailure:
+                raise
+            except Exception as exc:  # transient broker trouble: back off and retry
+                last = str(exc)
+                time.sleep(0.1 * 2 ** (attempt - 1))
+                continue
+            self.cache[key] = value
+            if len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+            return value
+        raise RunFailure("buffer", "BUFFER_READ_FAILED", f"{self.topic}[{partition}]@{offset}: {last}", self.attempts)
+
+    def _read(self, partition: int, offset: int) -> Mapping[str, Any]:
+        low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+        if offset < low:
+            raise RunFailure("buffer", "INPUT_DELETED", f"{self.topic}[{partition}]@{offset} is below the low watermark {low}: retention deleted it")
+        self.consumer.assign([TopicPartition(self.topic, partition, offset)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for msg in self.consumer.consume(num_messages=1, timeout=1.0):
+                if msg.error() is not None:
+                    raise RuntimeError(str(msg.error()))
+                if msg.offset() != offset:
+                    raise RunFailure("buffer", "NO_SUCH_RECORD", f"{self.topic}[{partition}]@{offset} is not a data record")
+                try:
+                    return self.serde.decode("RawInputBufferRecord", msg.value(), topic=self.topic, partition=partition, offset=offset)
+                except DecodeError as exc:
+                    raise RunFailure("buffer", "UNDECODABLE", str(exc)) from exc
+        raise RuntimeError(f"timed out reading {self.topic}[{partition}]@{offset}")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def build(settings: FleetSettings, topology: Topology) -> Worker:
+    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    reader = BufferReader(settings, serde)
+    return Worker(settings, topology, EngineProcessor(settings.engine, reader), serde=serde)

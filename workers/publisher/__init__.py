@@ -1,0 +1,1 @@
+"""publisher: engine.results -> regime.events, once per (run_id, event_type), hash-chained."""

@@ -1,0 +1,1 @@
+"""The shared Kafka runtime: one implementation of consume-process-produce for every worker."""

@@ -1,0 +1,73 @@
+"""Create and verify the fleet's topics from the topology."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+
+from workers.config import FleetSettings
+from workers.runtime.clients import base_config
+from workers.topology import Topology
+
+
+class TopicMismatch(Exception):
+    """An existing topic differs from the topology; Kafka cannot fix that in place."""
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    action: str  # created | exists | mismatch
+    detail: str = ""
+
+
+def ensure_topics(settings: FleetSettings, topology: Topology, *, create: bool = True) -> list[TopicReport]:
+    """Create missing topics; report existing ones and any mismatch (partitions, cleanup.policy)."""
+    admin = AdminClient(base_config(settings))
+    existing = admin.list_topics(timeout=15).topics
+    reports: list[TopicReport] = []
+    missing = []
+    for spec in topology.topics.values():
+        name = settings.topic(spec.name)
+        if name not in existing:
+            missing.append(NewTopic(name, spec.partitions, 1, config=spec.configs()))
+            continue
+        detail = []
+        have = len(existing[name].partitions)
+        if have != spec.partitions:
+            detail.append(f"partitions {have} != {spec.partitions}")
+        policy = _cleanup_policy(admin, name)
+        if policy != spec.cleanup_policy:
+            detail.append(f"cleanup.policy {policy} != {spec.cleanup_policy}")
+        reports.append(TopicReport(name, "mismatch" if detail else "exists", "; ".join(detail)))
+    if missing and create:
+        for name, future in admin.create_topics(missing, operation_timeout=30).items():
+            try:
+                future.result()
+                reports.append(TopicReport(name, "created"))
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" in str(exc):
+                    reports.append(TopicReport(name, "exists"))
+                else:
+                    raise
+    elif missing:
+        reports.extend(TopicReport(t.topic, "missing") for t in missing)
+    return sorted(reports, key=lambda r: r.name)
+
+
+def delete_topics(settings: FleetSettings, names: list[str]) -> None:
+    admin = AdminClient(base_config(settings))
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if "UNKNOWN_TOPIC" not in str(exc):
+                raise
+
+
+def _cleanup_policy(admin: AdminClient, topic: str) -> str:
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    configs = admin.describe_configs([resource])[resource].result(timeout=15)
+    return str(configs["cleanup.policy"].value)

@@ -1,0 +1,65 @@
+"""librdkafka configuration for every client the fleet creates, in one place."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from workers.config import FleetSettings
+
+
+def base_config(settings: FleetSettings) -> dict[str, Any]:
+    return {**settings.kafka.client_config(), "log_level": 3}
+
+
+def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[str, Any]:
+    rt = settings.runtime
+    return {
+        **base_config(settings),
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        # Co-partitioned inputs need the same partition numbers on one member: range does that.
+        "partition.assignment.strategy": "range",
+        "max.poll.interval.ms": rt.max_poll_interval_ms,
+        "session.timeout.ms": rt.session_timeout_ms,
+        "fetch.wait.max.ms": 25,
+        **extra,
+    }
+
+
+def reader_config(settings: FleetSettings, **extra: Any) -> dict[str, Any]:
+    """A group-less consumer for restores and direct reads (assign + seek only)."""
+    return {
+        **base_config(settings),
+        "group.id": f"{settings.topic_prefix}regime-fleet.reader",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "fetch.wait.max.ms": 10,
+        **extra,
+    }
+
+
+def producer_config(settings: FleetSettings, transactional_id: str | None) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        **base_config(settings),
+        "enable.idempotence": True,
+        "acks": "all",
+        # Keys land where Java clients and Kafka Streams would put them.
+        "partitioner": "murmur2_random",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+    }
+    if transactional_id:
+        conf["transactional.id"] = transactional_id
+        conf["transaction.timeout.ms"] = settings.runtime.transaction_timeout_ms
+    return conf
+
+
+def transactional_id(settings: FleetSettings, worker: str) -> str:
+    # Stable per instance so a restarted pod fences its predecessor; pid keeps local
+    # processes on one host apart.
+    return f"{settings.group(worker)}-{settings.runtime.instance_id}-{os.getpid()}"

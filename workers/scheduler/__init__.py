@@ -1,0 +1,1 @@
+"""scheduler: market.buffer -> engine.runs (PLANNED EngineRunRecords), one cut per run."""

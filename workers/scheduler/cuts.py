@@ -1,0 +1,101 @@
+"""Cut bookkeeping for one symbol: pure functions over a small JSON-able state.
+
+A cut is the contiguous run of a symbol's buffered records since the previous cut:
+[cut_start_ingest_seq, cut_end_ingest_seq], both inclusive, never overlapping.
+
+Boundary mode (event time, epoch-aligned every interval_ms):
+  - the first record of a symbol opens boundary B = floor(ts / interval) * interval + interval;
+  - a record with event_ts_ms >= B fires ONE run at T = floor(ts / interval) * interval over
+    the open cut (every record before this one); the firing record opens the next cut and the
+    next boundary is T + interval. Empty intervals produce no run;
+  - a late record (event_ts_ms < the last fired T) joins the open cut; it never re-fires.
+Snapshot rule: among SNAPSHOT_INPUTS records in the cut with as_of_ts_ms <= T, the greatest
+(as_of_ts_ms, ingest_seq). None: the run is still planned, with snapshot_ingest_seq null, and
+the engine reports it as EngineRunFailed (code NO_SNAPSHOT_INPUTS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workers.contracts.identity import chain_input_hash
+
+
+@dataclass
+class CutState:
+    next_boundary: int | None = None
+    last_engine_ts: int | None = None
+    cut_start: int | None = None
+    cut_end: int | None = None
+    count: int = 0
+    input_hash: str = ""
+    snapshots: list[list[int]] = field(default_factory=list)  # [as_of_ts_ms, ingest_seq]
+    correlation_id: str = ""
+    late: int = 0
+
+    @classmethod
+    def load(cls, raw: dict[str, Any] | None) -> CutState:
+        return cls(**raw) if raw else cls()
+
+    def dump(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Cut:
+    engine_timestamp_ms: int
+    start: int
+    end: int
+    count: int
+    input_hash: str
+    snapshot_seq: int | None
+    correlation_id: str
+
+
+def floor_to(ts: int, interval: int) -> int:
+    return (ts // interval) * interval
+
+
+def append(state: CutState, seq: int, event: dict[str, Any], correlation_id: str) -> None:
+    """Add one buffered record (ingest_seq = its offset) to the open cut."""
+    if state.last_engine_ts is not None and event["event_ts_ms"] < state.last_engine_ts:
+        state.late += 1
+    if state.cut_start is None:
+        state.cut_start = seq
+        state.correlation_id = correlation_id
+    state.cut_end = seq
+    state.count += 1
+    state.input_hash = chain_input_hash(state.input_hash, event)
+    if event["kind"] == "SNAPSHOT_INPUTS":
+        state.snapshots.append([event["snapshot_inputs"]["as_of_ts_ms"], seq])
+
+
+def close(state: CutState, engine_timestamp_ms: int) -> Cut:
+    """Take the open cut for a run at engine_timestamp_ms and reset the state for the next one."""
+    assert state.cut_start is not None and state.cut_end is not None
+    usable = [s for s in state.snapshots if s[0] <= engine_timestamp_ms]
+    cut = Cut(
+        engine_timestamp_ms=engine_timestamp_ms,
+        start=state.cut_start,
+        end=state.cut_end,
+        count=state.count,
+        input_hash=state.input_hash,
+        snapshot_seq=max(usable)[1] if usable else None,
+        correlation_id=state.correlation_id,
+    )
+    state.last_engine_ts = engine_timestamp_ms
+    state.cut_start = state.cut_end = None
+    state.count, state.input_hash, state.snapshots, state.correlation_id = 0, "", [], ""
+    return cut
+
+
+def on_boundary_record(state: CutState, ts: int, interval: int) -> int | None:
+    """Boundary mode, before appending a record at event time ts: the T to fire, if any."""
+    fire = None
+    if state.cut_start is not None and state.next_boundary is not None and ts >= state.next_boundary:
+        fire = floor_to(ts, interval)
+        state.next_boundary = fire + interval
+    if state.next_boundary is None:
+        state.next_boundary = floor_to(ts, interval) + interval
+    return fire

@@ -1,0 +1,90 @@
+"""The pure scheduler core: plans EngineRunRecords from buffered records, boundary or timer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workers.config import FleetSettings
+from workers.contracts.identity import run_id
+from workers.runtime.records import Output, Record
+from workers.scheduler.cuts import Cut, CutState, append, close, floor_to, on_boundary_record
+from workers.state.store import StoreView
+
+RUNS = "engine.runs"
+STORE = "cuts"
+
+
+class SchedulerProcessor:
+    name = "scheduler"
+    stores = (STORE,)
+
+    def __init__(self, settings: FleetSettings, engine_version: str) -> None:
+        self.mode = settings.scheduler.mode
+        self.interval = settings.scheduler.interval_ms
+        self.engine_mode = settings.engine.mode.upper()
+        self.engine_version = engine_version
+        self.config_fingerprint = settings.config_fingerprint()
+        self._last_tick: dict[int, int] = {}
+
+    def process(self, record: Record, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
+        view = stores[STORE]
+        event = record.value["event"]
+        symbol = event["symbol"]
+        state = CutState.load(view.get(symbol))
+        outputs = []
+        if self.mode == "boundary":
+            fire = on_boundary_record(state, event["event_ts_ms"], self.interval)
+            if fire is not None:
+                outputs.append(self._plan(symbol, close(state, fire), "BOUNDARY", record.partition, now_ms))
+        append(state, record.offset, event, record.value.get("correlation_id", ""))
+        view.put(symbol, state.dump())
+        return outputs
+
+    def punctuate(self, partition: int, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
+        """Timer mode: at each wall-clock tick, close every symbol's non-empty cut."""
+        if self.mode != "timer" or STORE not in stores:
+            return []
+        tick = floor_to(now_ms, self.interval)
+        if self._last_tick.get(partition) == tick:
+            return []
+        self._last_tick[partition] = tick
+        view = stores[STORE]
+        outputs = []
+        for symbol in view.keys():
+            state = CutState.load(view.get(symbol))
+            if state.cut_start is None or (state.last_engine_ts is not None and tick <= state.last_engine_ts):
+                continue
+            outputs.append(self._plan(symbol, close(state, tick), "TIMER", partition, now_ms))
+            view.put(symbol, state.dump())
+        return outputs
+
+    def _plan(self, symbol: str, cut: Cut, kind: str, partition: int, now_ms: int) -> Output:
+        rid = run_id(
+            symbol=symbol, engine_timestamp_ms=cut.engine_timestamp_ms, cut_start_ingest_seq=cut.start,
+            cut_end_ingest_seq=cut.end, cut_kind=kind, engine_mode=self.engine_mode,
+            engine_version=self.engine_version, config_fingerprint=self.config_fingerprint,
+        )
+        run: dict[str, Any] = {
+            "run_id": rid,
+            "symbol": symbol,
+            "engine_timestamp_ms": cut.engine_timestamp_ms,
+            "planned_ts_ms": now_ms,
+            "cut_start_ingest_seq": cut.start,
+            "cut_end_ingest_seq": cut.end,
+            "cut_kind": kind,
+            "snapshot_ingest_seq": cut.snapshot_seq,
+            "engine_mode": self.engine_mode,
+            "engine_version": self.engine_version,
+            "config_fingerprint": self.config_fingerprint,
+            "status": "PLANNED",
+            "attempt": 0,
+            "error": None,
+            "input_hash": cut.input_hash,
+            "cut_record_count": cut.count,
+            "correlation_id": cut.correlation_id,
+        }
+        headers = {"event_type": "EngineRunPlanned", "schema": "EngineRunRecord", "run_id": rid,
+                   "correlation_id": cut.correlation_id}
+        # Keyed by run_id so compaction keeps every run; pinned to the symbol's partition.
+        return Output(RUNS, rid, run, headers, partition=partition)
