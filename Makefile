@@ -1,0 +1,56 @@
+# regime-fleet. Two commands set everything up on a fresh machine: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CLI    := $(BIN)/regime-fleet
+export KAFKA_PORT ?= 9092
+
+.PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+kafka-up: venv
+	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then echo "using $$KAFKA_BOOTSTRAP_SERVERS"; else $(CLI) broker up --port $(KAFKA_PORT); fi
+
+kafka-down: venv
+	$(CLI) broker down --port $(KAFKA_PORT)
+
+topics: kafka-up
+	$(CLI) topics create
+
+demo: venv
+	$(CLI) demo
+
+lint: venv
+	$(BIN)/ruff check workers tests
+	$(BIN)/ruff format --check workers tests
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+# Starts a broker when none is given and stops it again if it started it.
+test: venv lint
+	@started=0; \
+	if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! $(CLI) broker status --port $(KAFKA_PORT) | grep -q '"ready": true'; then \
+	  $(CLI) broker up --port $(KAFKA_PORT) && started=1; fi; \
+	$(BIN)/pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$started = 1 ]; then $(CLI) broker down --port $(KAFKA_PORT); fi; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
+	exit $$rc
+
+bench: venv kafka-up
+	$(CLI) bench
+
+replay: venv
+	@test -n "$(TOPIC)" || (echo "usage: make replay TOPIC=engine.runs" && exit 2)
+	$(CLI) replay --topic $(TOPIC)
+
+clean:
+	rm -rf $(VENV) state bench/results .pytest_cache .mypy_cache .ruff_cache
