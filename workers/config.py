@@ -44,7 +44,10 @@ class KafkaSettings(BaseModel):
 
     def client_config(self) -> dict[str, str]:
         """librdkafka properties, secrets included: never log the result."""
-        conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        conf = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
         optional = {
             "sasl.mechanism": self.sasl_mechanism,
             "sasl.username": self.sasl_username,
@@ -95,6 +98,7 @@ class EngineSettings(BaseModel):
     trend_threshold: float = Field(0.5, gt=0, description="|drift t-stat| above which a trend is called.")
     high_vol_ratio: float = Field(1.5, gt=1, description="Recent vol / long vol above which HIGH_VOLATILITY.")
     vol_lookback: int = Field(20, ge=2)
+    vol_ceiling: float = Field(0.45, gt=0, description="Annualized vol at or above which HIGH_VOLATILITY.")
     max_attempts: int = Field(3, ge=1)
     fail_symbols: list[str] = Field(default_factory=list, description="Fault injection: runs of these fail.")
 
@@ -106,11 +110,11 @@ class FleetSettings(BaseSettings):
 
     topic_prefix: str = ""
     partitions: int = Field(3, ge=1, le=1024)
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
-    engine: EngineSettings = Field(default_factory=EngineSettings)
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
+    runtime: RuntimeSettings = Field(default_factory=lambda: RuntimeSettings())
+    ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
+    scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
 
     @classmethod
     def settings_customise_sources(
@@ -158,7 +162,5 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Fl
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc

@@ -111,31 +111,59 @@ def load_topology(partitions: int, path: Path | None = None) -> Topology:
 
 def validate(raw: Any) -> list[TopologyError]:
     """Every problem found, as structured errors (empty when the topology is sound)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("topics"), dict) or not isinstance(raw.get("workers"), dict):
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("topics"), dict)
+        or not isinstance(raw.get("workers"), dict)
+    ):
         return [TopologyError("MALFORMED", "/", "needs mappings 'topics' and 'workers'")]
     errors: list[TopologyError] = []
     topics = raw["topics"]
     for name, spec in topics.items():
         where = f"topics.{name}"
         if spec.get("cleanup_policy") not in ("delete", "compact", "compact,delete"):
-            errors.append(TopologyError("BAD_CLEANUP_POLICY", where, f"cleanup_policy {spec.get('cleanup_policy')!r}"))
+            errors.append(
+                TopologyError("BAD_CLEANUP_POLICY", where, f"cleanup_policy {spec.get('cleanup_policy')!r}")
+            )
         p = spec.get("partitions")
         if p != "pipeline" and not (isinstance(p, int) and p > 0):
-            errors.append(TopologyError("BAD_PARTITIONS", where, f"partitions {p!r}: 'pipeline' or a positive int"))
+            errors.append(
+                TopologyError("BAD_PARTITIONS", where, f"partitions {p!r}: 'pipeline' or a positive int")
+            )
         schema = spec.get("value_schema")
         if schema is not None and schema not in SCHEMA_NAMES:
-            errors.append(TopologyError("UNKNOWN_SCHEMA", where, f"value_schema {schema!r} is not a contract"))
+            errors.append(
+                TopologyError("UNKNOWN_SCHEMA", where, f"value_schema {schema!r} is not a contract")
+            )
     producers: dict[str, list[str]] = {}
     for name, spec in raw["workers"].items():
         for role in ("inputs", "outputs", "reads"):
             for topic in spec.get(role, []):
                 if topic not in topics:
-                    errors.append(TopologyError("UNKNOWN_TOPIC", f"workers.{name}.{role}", f"topic {topic!r} is not declared"))
+                    errors.append(
+                        TopologyError(
+                            "UNKNOWN_TOPIC",
+                            f"workers.{name}.{role}",
+                            f"topic {topic!r} is not declared",
+                        )
+                    )
         for store, topic in spec.get("stores", {}).items():
             if topic not in topics:
-                errors.append(TopologyError("UNKNOWN_TOPIC", f"workers.{name}.stores.{store}", f"changelog {topic!r} is not declared"))
+                errors.append(
+                    TopologyError(
+                        "UNKNOWN_TOPIC",
+                        f"workers.{name}.stores.{store}",
+                        f"changelog {topic!r} is not declared",
+                    )
+                )
             elif topics[topic].get("cleanup_policy") != "compact":
-                errors.append(TopologyError("CHANGELOG_NOT_COMPACTED", f"workers.{name}.stores.{store}", f"{topic} must be compacted"))
+                errors.append(
+                    TopologyError(
+                        "CHANGELOG_NOT_COMPACTED",
+                        f"workers.{name}.stores.{store}",
+                        f"{topic} must be compacted",
+                    )
+                )
         for topic in spec.get("outputs", []):
             producers.setdefault(topic, []).append(name)
     changelogs = [t for spec in raw["workers"].values() for t in spec.get("stores", {}).values()]

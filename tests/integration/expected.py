@@ -28,5 +28,13 @@ def authoritative_view(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     for r in records:
         v = r["value"]
         regime = v["regime_output"]["regime"] if v["regime_output"] else None
-        out.append((v["symbol"], v["engine_timestamp_ms"], v["event_type"], regime, v["provenance"]["input_hash"]))
+        out.append(
+            (
+                v["symbol"],
+                v["engine_timestamp_ms"],
+                v["event_type"],
+                regime,
+                v["provenance"]["input_hash"],
+            )
+        )
     return sorted(out)

@@ -53,8 +53,12 @@ class Fleet:
         name = name or worker
         log = (self.root / f"{name}.log").open("ab")
         env = {**self.env, **{f"REGIME_FLEET_{k.upper()}": v for k, v in extra_env.items()}}
-        proc = subprocess.Popen([sys.executable, "-m", "workers.cli.main", "run", worker],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli.main", "run", worker],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs[name] = proc
         return proc
 
@@ -82,8 +86,16 @@ class Fleet:
         deadline = time.monotonic() + timeout
         records: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            records = list(consume_records(s, load_topology(s.partitions), topic,
-                                           from_beginning=True, max_records=None, timeout_s=2))
+            records = list(
+                consume_records(
+                    s,
+                    load_topology(s.partitions),
+                    topic,
+                    from_beginning=True,
+                    max_records=None,
+                    timeout_s=2,
+                )
+            )
             if len(records) >= expected:
                 return records
             time.sleep(1)

@@ -12,7 +12,6 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration.conftest import pick_broker_source
-from workers.runtime import clients
 from workers.runtime.admin import ensure_topics
 from workers.topology import load_topology
 
@@ -37,8 +36,14 @@ def test_read_committed_sees_committed_and_not_aborted(kafka_bootstrap):
     producer.begin_transaction()
     producer.produce(topic, b"committed")
     producer.commit_transaction(30)
-    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": topic,
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": topic,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe([topic])
     seen = []
     for _ in range(20):
@@ -62,22 +67,55 @@ def test_topics_create_is_idempotent_and_reports_mismatch(fleet_factory):
 
 def test_produce_consume_round_trip_reports_bad_lines(fleet_factory, tmp_path):
     fleet = fleet_factory()
-    good = {"event_id": "e1", "symbol": "AAA", "event_ts_ms": 1_700_000_000_000, "kind": "TRADE",
-            "trade": {"price": 10.5, "size": 3.0, "side": "BUY"}, "quote": None, "bar": None,
-            "snapshot_inputs": None, "source": "test"}
+    good = {
+        "event_id": "e1",
+        "symbol": "AAA",
+        "event_ts_ms": 1_700_000_000_000,
+        "kind": "TRADE",
+        "trade": {"price": 10.5, "size": 3.0, "side": "BUY"},
+        "quote": None,
+        "bar": None,
+        "snapshot_inputs": None,
+        "source": "test",
+    }
     bad_price = {**good, "event_id": "e2", "trade": {"price": -1.0, "size": 3.0, "side": "BUY"}}
-    lines = [json.dumps(good), "{not json", json.dumps(bad_price), json.dumps({**good, "event_id": "e3"})]
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps(bad_price),
+        json.dumps({**good, "event_id": "e3"}),
+    ]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n")
     cli = [sys.executable, "-m", "workers.cli.main"]
-    done = subprocess.run([*cli, "produce", "--topic", "market.raw", "--file", str(path)],
-                          env=fleet.env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*cli, "produce", "--topic", "market.raw", "--file", str(path)],
+        env=fleet.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert json.loads(done.stdout) == {"produced": 2, "rejected": 2}
     assert "line 2: rejected" in done.stderr and "line 3: rejected" in done.stderr
     assert "NON_POSITIVE_PRICE" in done.stderr
-    out = subprocess.run([*cli, "consume", "--topic", "market.raw", "--from-beginning", "--max", "2", "--timeout", "20"],
-                         env=fleet.env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            *cli,
+            "consume",
+            "--topic",
+            "market.raw",
+            "--from-beginning",
+            "--max",
+            "2",
+            "--timeout",
+            "20",
+        ],
+        env=fleet.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert sorted(r["value"]["event_id"] for r in records) == ["e1", "e3"]
     assert records[0]["value"]["trade"] == good["trade"] or records[1]["value"]["trade"] == good["trade"]

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -36,7 +36,7 @@ def cache_root() -> Path:
 @dataclass(frozen=True)
 class LocalBroker:
     port: int = 9092
-    root: Path = cache_root()
+    root: Path = field(default_factory=cache_root)
 
     @property
     def controller_port(self) -> int:
@@ -114,8 +114,14 @@ class LocalBroker:
             raise BrokerError("java is not on PATH: install a JDK 17+, or set KAFKA_BOOTSTRAP_SERVERS")
         self.libs.mkdir(parents=True, exist_ok=True)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.libs}",
+            "-DincludeScope=runtime",
             f"-Dkafka.version={KAFKA_VERSION}",
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -166,9 +172,18 @@ class LocalBroker:
         shutil.rmtree(self.data_dir, ignore_errors=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         done = subprocess.run(
-            [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id,
-             "-c", str(self.home / "server.properties")],
-            capture_output=True, text=True, check=False,
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.home / "server.properties"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -178,16 +193,23 @@ class LocalBroker:
         out = (self.home / "stdout.log").open("ab")
         proc = subprocess.Popen(
             [*self._java(), "kafka.Kafka", str(self.home / "server.properties")],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.pid_file.write_text(str(proc.pid))
         return proc
 
     def _java(self) -> list[str]:
         return [
-            "java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            "java",
+            "-Xms256m",
+            "-Xmx512m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp", f"{self.libs}/*",
+            "-cp",
+            f"{self.libs}/*",
         ]
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], timeout_s: float) -> None:

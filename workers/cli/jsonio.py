@@ -29,7 +29,11 @@ class ProduceReport:
 
 
 def produce_lines(
-    settings: FleetSettings, topology: Topology, topic: str, lines: Iterable[str], serde: Serde | None = None
+    settings: FleetSettings,
+    topology: Topology,
+    topic: str,
+    lines: Iterable[str],
+    serde: Serde | None = None,
 ) -> ProduceReport:
     """Validate, encode and produce each JSON line keyed by its symbol; report rejects by line."""
     if topic not in topology.topics:
@@ -51,7 +55,11 @@ def produce_lines(
                 raise ContractError("a line must be a JSON object")
             data = serde.encode(schema, value, topic=full, check=True)
             if schema == "RawMarketEvent":
-                check_raw_event(value, min_ts_ms=settings.ingest.min_event_ts_ms, max_ts_ms=settings.ingest.max_event_ts_ms)
+                check_raw_event(
+                    value,
+                    min_ts_ms=settings.ingest.min_event_ts_ms,
+                    max_ts_ms=settings.ingest.max_event_ts_ms,
+                )
         except (ValueError, ContractError) as exc:
             report.rejected.append({"line": number, "reason": str(exc)})
             continue
@@ -61,8 +69,13 @@ def produce_lines(
             headers.append(("event_type", str(value["kind"]).encode()))
         while True:
             try:
-                producer.produce(full, data, key.encode() or None, headers=headers,
-                                 on_delivery=lambda err, _m: errors.append(str(err)) if err else None)
+                producer.produce(
+                    full,
+                    data,
+                    key.encode() or None,
+                    headers=headers,
+                    on_delivery=lambda err, _m: errors.append(str(err)) if err else None,
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -74,15 +87,24 @@ def produce_lines(
 
 
 def consume_records(
-    settings: FleetSettings, topology: Topology, topic: str, *, from_beginning: bool, max_records: int | None, timeout_s: float
+    settings: FleetSettings,
+    topology: Topology,
+    topic: str,
+    *,
+    from_beginning: bool,
+    max_records: int | None,
+    timeout_s: float,
 ) -> Iterator[dict[str, Any]]:
     """Yield decoded records (read_committed) until max_records or timeout_s of silence."""
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     schema = topology.topics[topic].value_schema if topic in topology.topics else None
-    consumer = Consumer(clients.consumer_config(
-        settings, f"regime-fleet-cli-{uuid.uuid4().hex[:8]}",
-        **{"auto.offset.reset": "earliest" if from_beginning else "latest"},
-    ))
+    consumer = Consumer(
+        clients.consumer_config(
+            settings,
+            f"regime-fleet-cli-{uuid.uuid4().hex[:8]}",
+            **{"auto.offset.reset": "earliest" if from_beginning else "latest"},
+        )
+    )
     consumer.subscribe([settings.topic(topic)])
     seen, last = 0, time.monotonic()
     try:
@@ -103,7 +125,13 @@ def consume_records(
                     "headers": header_map(msg.headers()),
                 }
                 if schema:
-                    out["value"] = serde.decode(schema, msg.value(), topic=topic, partition=msg.partition(), offset=msg.offset())
+                    out["value"] = serde.decode(
+                        schema,
+                        msg.value(),
+                        topic=topic,
+                        partition=msg.partition(),
+                        offset=msg.offset(),
+                    )
                 else:
                     out["value_base64"] = base64.b64encode(msg.value() or b"").decode()
                 yield out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -35,7 +36,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_topology(args: argparse.Namespace) -> int:
     import yaml
 
-    errors = validate(yaml.safe_load(open(args.file or topology_path())))
+    with open(args.file or topology_path()) as f:
+        errors = validate(yaml.safe_load(f))
     for e in errors:
         print(json.dumps(e.as_dict()))
     if not errors:
@@ -52,8 +54,10 @@ def cmd_topics(args: argparse.Namespace) -> int:
         print(json.dumps({"topic": r.name, "action": r.action, **({"detail": r.detail} if r.detail else {})}))
     bad = [r for r in reports if r.action in ("mismatch", "missing")]
     if bad:
-        print(f"{len(bad)} topic(s) differ from the topology; delete and recreate them, or fix topology/fleet.yaml",
-              file=sys.stderr)
+        print(
+            f"{len(bad)} topic(s) differ from the topology; delete and recreate them, or fix topology/fleet.yaml",
+            file=sys.stderr,
+        )
     return 1 if bad else 0
 
 
@@ -61,8 +65,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from workers.cli.jsonio import produce_lines
 
     settings = _settings(args)
-    source = open(args.file) if args.file else sys.stdin
-    report = produce_lines(settings, load_topology(settings.partitions), args.topic, source)
+    with open(args.file) if args.file else contextlib.nullcontext(sys.stdin) as source:
+        report = produce_lines(settings, load_topology(settings.partitions), args.topic, source)
     for reject in report.rejected:
         print(f"line {reject['line']}: rejected: {reject['reason']}", file=sys.stderr)
     print(json.dumps({"produced": report.produced, "rejected": len(report.rejected)}))
@@ -73,8 +77,14 @@ def cmd_consume(args: argparse.Namespace) -> int:
     from workers.cli.jsonio import consume_records, write_lines
 
     settings = _settings(args)
-    records = consume_records(settings, load_topology(settings.partitions), args.topic,
-                              from_beginning=args.from_beginning, max_records=args.max, timeout_s=args.timeout)
+    records = consume_records(
+        settings,
+        load_topology(settings.partitions),
+        args.topic,
+        from_beginning=args.from_beginning,
+        max_records=args.max,
+        timeout_s=args.timeout,
+    )
     write_lines(records)
     return 0
 
@@ -94,13 +104,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from workers.demo.run import run_demo
 
-    return run_demo(args)
+    return int(run_demo(args))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from workers.bench.run import run_bench
 
-    return run_bench(args)
+    return int(run_bench(args))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -141,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="broker, topics, all workers, real S&P 500/NASDAQ data, live results")
     d.add_argument("--partitions", type=int, default=3)
-    d.add_argument("--days", type=int, default=750, help="trading days per index to replay")
+    d.add_argument("--days", type=int, default=500, help="trading days per index to replay")
     d.add_argument("--window", type=int, default=60, help="bars per SnapshotInputs window")
     d.set_defaults(func=cmd_demo)
 

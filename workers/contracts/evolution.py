@@ -24,7 +24,11 @@ def incompatibilities(old: Any, new: Any, where: str = "") -> list[str]:
             return incompatibilities(old["items"], new["items"], f"{where}[]")
         if kind == "map":
             return incompatibilities(old["values"], new["values"], f"{where}{{}}")
-        return incompatibilities(old.get("type"), new.get("type"), where) if isinstance(old.get("type"), dict) else []
+        return (
+            incompatibilities(old.get("type"), new.get("type"), where)
+            if isinstance(old.get("type"), dict)
+            else []
+        )
     if isinstance(old, list) and isinstance(new, list):
         problems = []
         for branch in old:

@@ -28,8 +28,16 @@ def run_id(
     config_fingerprint: str,
 ) -> str:
     """sha256 of the canonical JSON array of exactly these fields, in this order; 32 hex chars."""
-    fields = [symbol, engine_timestamp_ms, cut_start_ingest_seq, cut_end_ingest_seq, cut_kind,
-              engine_mode, engine_version, config_fingerprint]
+    fields = [
+        symbol,
+        engine_timestamp_ms,
+        cut_start_ingest_seq,
+        cut_end_ingest_seq,
+        cut_kind,
+        engine_mode,
+        engine_version,
+        config_fingerprint,
+    ]
     return _sha(dumps(fields))[:32]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def dumps(record: Mapping[str, Any]) -> str:
+def dumps(record: Mapping[str, Any] | list[Any]) -> str:
     """Deterministic JSON: sorted keys, no spaces, shortest round-trip floats, bytes as hex."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default)
 

@@ -57,7 +57,7 @@ def contract(name: str, directory: str | None = None) -> Contract:
         name=name,
         schema=schema,
         # The codec reads and writes epoch-millis as plain longs: determinism over datetimes.
-        parsed=parse_schema(_without_logical_types(schema), _write_hint=False),
+        parsed=parse_schema(without_logical_types(schema), _write_hint=False),
         fingerprint=bytes.fromhex(fingerprint(pcf, "CRC-64-AVRO")),
     )
 
@@ -95,9 +95,9 @@ def expand(name: str, root: Path) -> dict[str, Any]:
     return expanded
 
 
-def _without_logical_types(node: Any) -> Any:
+def without_logical_types(node: Any) -> Any:
     if isinstance(node, list):
-        return [_without_logical_types(n) for n in node]
+        return [without_logical_types(n) for n in node]
     if isinstance(node, dict):
-        return {k: _without_logical_types(v) for k, v in node.items() if k != "logicalType"}
+        return {k: without_logical_types(v) for k, v in node.items() if k != "logicalType"}
     return node

@@ -19,7 +19,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError, validate
 
 from workers.contracts.errors import DecodeError
-from workers.contracts.schemas import Contract, contract, schema_dir
+from workers.contracts.schemas import Contract, contract, schema_dir, without_logical_types
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -58,9 +58,15 @@ class Serde:
         return body.getvalue()
 
     def decode(
-        self, name: str, data: bytes | None, *, topic: str = "", partition: int = -1, offset: int = -1
+        self,
+        name: str,
+        data: bytes | None,
+        *,
+        topic: str = "",
+        partition: int = -1,
+        offset: int = -1,
     ) -> dict[str, Any]:
-        where = {"schema": name, "topic": topic, "partition": partition, "offset": offset}
+        where: dict[str, Any] = {"schema": name, "topic": topic, "partition": partition, "offset": offset}
         if not data:
             raise DecodeError("empty value", **where)
         reader = contract(name)
@@ -102,7 +108,12 @@ class Serde:
 
         s = self._registry.get_schema(schema_id)
         schema = json.loads(s.schema_str)
-        return Contract(name=str(schema.get("name")), schema=schema, parsed=parse_schema(schema), fingerprint=b"")
+        return Contract(
+            name=str(schema.get("name")),
+            schema=schema,
+            parsed=parse_schema(without_logical_types(schema)),
+            fingerprint=b"",
+        )
 
 
 @cache
@@ -118,4 +129,5 @@ def _by_fingerprint() -> dict[bytes, Contract]:
 
 
 def _validation_reason(exc: ValidationError) -> str:
-    return "; ".join(str(e) for e in exc.error_list)[:500] if exc.error_list else str(exc)
+    errors = getattr(exc, "errors", None) or [str(exc)]
+    return "; ".join(str(e) for e in errors)[:500]

@@ -8,7 +8,12 @@ from typing import Any
 
 from workers.contracts.errors import InvalidEvent
 
-MEMBER_OF_KIND = {"TRADE": "trade", "QUOTE": "quote", "BAR": "bar", "SNAPSHOT_INPUTS": "snapshot_inputs"}
+MEMBER_OF_KIND = {
+    "TRADE": "trade",
+    "QUOTE": "quote",
+    "BAR": "bar",
+    "SNAPSHOT_INPUTS": "snapshot_inputs",
+}
 
 
 def check_raw_event(event: Mapping[str, Any], *, min_ts_ms: int, max_ts_ms: int) -> None:
@@ -23,7 +28,10 @@ def check_raw_event(event: Mapping[str, Any], *, min_ts_ms: int, max_ts_ms: int)
     kind = event["kind"]
     present = [m for m in MEMBER_OF_KIND.values() if event.get(m) is not None]
     if present != [MEMBER_OF_KIND[kind]]:
-        raise InvalidEvent("KIND_MISMATCH", f"kind {kind} needs exactly member {MEMBER_OF_KIND[kind]!r}, got {present}")
+        raise InvalidEvent(
+            "KIND_MISMATCH",
+            f"kind {kind} needs exactly member {MEMBER_OF_KIND[kind]!r}, got {present}",
+        )
     member = event[MEMBER_OF_KIND[kind]]
     if kind == "TRADE":
         _positive("trade.price", member["price"])
@@ -44,7 +52,10 @@ def check_raw_event(event: Mapping[str, Any], *, min_ts_ms: int, max_ts_ms: int)
         for i, bar in enumerate(window):
             check_bar(f"snapshot_inputs.window[{i}]", bar)
         if member["as_of_ts_ms"] > ts:
-            raise InvalidEvent("AS_OF_AFTER_EVENT", f"as_of_ts_ms {member['as_of_ts_ms']} is after event_ts_ms {ts}")
+            raise InvalidEvent(
+                "AS_OF_AFTER_EVENT",
+                f"as_of_ts_ms {member['as_of_ts_ms']} is after event_ts_ms {ts}",
+            )
 
 
 def check_bar(where: str, bar: Mapping[str, Any]) -> None:

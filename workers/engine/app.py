@@ -20,7 +20,9 @@ from workers.topology import Topology
 class BufferReader:
     """Reads one market.buffer record by (partition, offset), with a small LRU cache and retries."""
 
-    def __init__(self, settings: FleetSettings, serde: Serde, attempts: int = 3, cache_size: int = 1024) -> None:
+    def __init__(
+        self, settings: FleetSettings, serde: Serde, attempts: int = 3, cache_size: int = 1024
+    ) -> None:
         self.topic = settings.topic("market.buffer")
         self.serde = serde
         self.attempts = attempts
@@ -47,12 +49,21 @@ class BufferReader:
             if len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
             return value
-        raise RunFailure("buffer", "BUFFER_READ_FAILED", f"{self.topic}[{partition}]@{offset}: {last}", self.attempts)
+        raise RunFailure(
+            "buffer",
+            "BUFFER_READ_FAILED",
+            f"{self.topic}[{partition}]@{offset}: {last}",
+            self.attempts,
+        )
 
     def _read(self, partition: int, offset: int) -> Mapping[str, Any]:
-        low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+        low, _high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
         if offset < low:
-            raise RunFailure("buffer", "INPUT_DELETED", f"{self.topic}[{partition}]@{offset} is below the low watermark {low}: retention deleted it")
+            raise RunFailure(
+                "buffer",
+                "INPUT_DELETED",
+                f"{self.topic}[{partition}]@{offset} is below the low watermark {low}: retention deleted it",
+            )
         self.consumer.assign([TopicPartition(self.topic, partition, offset)])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -60,9 +71,19 @@ class BufferReader:
                 if msg.error() is not None:
                     raise RuntimeError(str(msg.error()))
                 if msg.offset() != offset:
-                    raise RunFailure("buffer", "NO_SUCH_RECORD", f"{self.topic}[{partition}]@{offset} is not a data record")
+                    raise RunFailure(
+                        "buffer",
+                        "NO_SUCH_RECORD",
+                        f"{self.topic}[{partition}]@{offset} is not a data record",
+                    )
                 try:
-                    return self.serde.decode("RawInputBufferRecord", msg.value(), topic=self.topic, partition=partition, offset=offset)
+                    return self.serde.decode(
+                        "RawInputBufferRecord",
+                        msg.value(),
+                        topic=self.topic,
+                        partition=partition,
+                        offset=offset,
+                    )
                 except DecodeError as exc:
                     raise RunFailure("buffer", "UNDECODABLE", str(exc)) from exc
         raise RuntimeError(f"timed out reading {self.topic}[{partition}]@{offset}")

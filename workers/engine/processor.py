@@ -35,6 +35,7 @@ class EngineProcessor:
             trend_threshold=settings.trend_threshold,
             high_vol_ratio=settings.high_vol_ratio,
             vol_lookback=settings.vol_lookback,
+            vol_ceiling=settings.vol_ceiling,
         )
 
     def process(self, record: Record, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
@@ -46,8 +47,18 @@ class EngineProcessor:
             output = self._execute(planned, record.partition)
         except RunFailure as exc:
             finished = self._event(planned, "EngineRunFailed")
-            finished["error"] = {"domain": exc.domain, "code": exc.code, "message": exc.message, "attempts": exc.attempts}
-            status = {**planned, "status": "FAILED", "attempt": exc.attempts, "error": f"{exc.code}: {exc.message}"}
+            finished["error"] = {
+                "domain": exc.domain,
+                "code": exc.code,
+                "message": exc.message,
+                "attempts": exc.attempts,
+            }
+            status = {
+                **planned,
+                "status": "FAILED",
+                "attempt": exc.attempts,
+                "error": f"{exc.code}: {exc.message}",
+            }
         else:
             finished = self._event(planned, "EngineRunCompleted")
             finished["regime_output"] = output
@@ -55,18 +66,37 @@ class EngineProcessor:
         return [
             self._result(started, record.partition),
             self._result(finished, record.partition),
-            Output(RUNS, planned["run_id"], status, self._headers(planned, "EngineRunStatus"), partition=record.partition),
+            Output(
+                RUNS,
+                planned["run_id"],
+                status,
+                self._headers(planned, "EngineRunStatus"),
+                partition=record.partition,
+            ),
         ]
 
     def _execute(self, planned: Mapping[str, Any], partition: int) -> dict[str, Any]:
         if planned["snapshot_ingest_seq"] is None:
-            raise RunFailure("engine", "NO_SNAPSHOT_INPUTS", "the cut holds no SNAPSHOT_INPUTS with as_of_ts_ms <= engine_timestamp_ms")
+            raise RunFailure(
+                "engine",
+                "NO_SNAPSHOT_INPUTS",
+                "the cut holds no SNAPSHOT_INPUTS with as_of_ts_ms <= engine_timestamp_ms",
+            )
         if planned["symbol"] in self.settings.fail_symbols:
-            raise RunFailure("engine", "INJECTED_FAULT", "engine.fail_symbols names this symbol", self.settings.max_attempts)
+            raise RunFailure(
+                "engine",
+                "INJECTED_FAULT",
+                "engine.fail_symbols names this symbol",
+                self.settings.max_attempts,
+            )
         buffered = self.lookup(partition, planned["snapshot_ingest_seq"])
         inputs = buffered["event"].get("snapshot_inputs")
         if inputs is None or buffered["event"]["symbol"] != planned["symbol"]:
-            raise RunFailure("engine", "BAD_SNAPSHOT_REF", f"ingest_seq {planned['snapshot_ingest_seq']} is not this symbol's SNAPSHOT_INPUTS")
+            raise RunFailure(
+                "engine",
+                "BAD_SNAPSHOT_REF",
+                f"ingest_seq {planned['snapshot_ingest_seq']} is not this symbol's SNAPSHOT_INPUTS",
+            )
         try:
             snapshot = build_snapshot(inputs)
         except SnapshotError as exc:
@@ -101,8 +131,18 @@ class EngineProcessor:
         }
 
     def _headers(self, planned: Mapping[str, Any], event_type: str) -> dict[str, str]:
-        return {"event_type": event_type, "schema": "EngineRunRecord" if event_type == "EngineRunStatus" else "orchestrator_event",
-                "run_id": planned["run_id"], "correlation_id": planned["correlation_id"]}
+        return {
+            "event_type": event_type,
+            "schema": "EngineRunRecord" if event_type == "EngineRunStatus" else "orchestrator_event",
+            "run_id": planned["run_id"],
+            "correlation_id": planned["correlation_id"],
+        }
 
     def _result(self, event: dict[str, Any], partition: int) -> Output:
-        return Output(RESULTS, event["symbol"], event, self._headers(event, event["event_type"]), partition=partition)
+        return Output(
+            RESULTS,
+            event["symbol"],
+            event,
+            self._headers(event, event["event_type"]),
+            partition=partition,
+        )

@@ -54,7 +54,11 @@ class IngestProcessor:
     def process(self, record: Record, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
         event = record.value
         try:
-            check_raw_event(event, min_ts_ms=self.settings.min_event_ts_ms, max_ts_ms=self.settings.max_event_ts_ms)
+            check_raw_event(
+                event,
+                min_ts_ms=self.settings.min_event_ts_ms,
+                max_ts_ms=self.settings.max_event_ts_ms,
+            )
         except InvalidEvent as exc:
             return [dead_letter(record, DLQ, exc.code, exc.message)]
         window = self.windows.setdefault(record.partition, DedupeWindow(self.settings.dedupe_window))
@@ -71,6 +75,10 @@ class IngestProcessor:
             "ingest_ts_ms": now_ms,
             "correlation_id": corr,
         }
-        headers = {"event_type": event["kind"], "schema": "RawInputBufferRecord", "correlation_id": corr}
+        headers = {
+            "event_type": event["kind"],
+            "schema": "RawInputBufferRecord",
+            "correlation_id": corr,
+        }
         # Pinned to the input partition: a symbol keeps one partition through the whole fleet.
         return [Output(BUFFER, event["symbol"], buffered, headers, partition=record.partition)]

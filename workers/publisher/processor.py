@@ -17,12 +17,17 @@ from workers.state.store import StoreView
 
 EVENTS = "regime.events"
 STORE = "chain"
-RANK = {"EngineRunStarted": 0, "EngineRunCompleted": 1, "EngineRunFailed": 1, "HysteresisDecisionPublished": 2}
+RANK = {
+    "EngineRunStarted": 0,
+    "EngineRunCompleted": 1,
+    "EngineRunFailed": 1,
+    "HysteresisDecisionPublished": 2,
+}
 
 
 class PublisherProcessor:
     name = "publisher"
-    stores = (STORE,)
+    stores: tuple[str, ...] = (STORE,)
 
     def __init__(self, on_duplicate: Callable[[], None] = lambda: None) -> None:
         self.on_duplicate = on_duplicate
@@ -36,7 +41,11 @@ class PublisherProcessor:
         if last["position"] is not None and position <= last["position"]:
             self.on_duplicate()
             return []
-        event["provenance"] = {**event["provenance"], "prev_event_hash": last["event_hash"], "event_hash": ""}
+        event["provenance"] = {
+            **event["provenance"],
+            "prev_event_hash": last["event_hash"],
+            "event_hash": "",
+        }
         event["provenance"]["event_hash"] = event_hash(event)
         event["published_at_ms"] = now_ms
         view.put(symbol, {"position": position, "event_hash": event["provenance"]["event_hash"]})

@@ -3,4 +3,12 @@
 from workers.regime.classifier import ENGINE_VERSION, Params, RegimeOutput, run
 from workers.regime.snapshot import Snapshot, SnapshotError, build_snapshot
 
-__all__ = ["ENGINE_VERSION", "Params", "RegimeOutput", "Snapshot", "SnapshotError", "build_snapshot", "run"]
+__all__ = [
+    "ENGINE_VERSION",
+    "Params",
+    "RegimeOutput",
+    "Snapshot",
+    "SnapshotError",
+    "build_snapshot",
+    "run",
+]

@@ -5,8 +5,8 @@ Over the window's log returns r (oldest first), with L = vol_lookback:
   drift_tstat = mean(last L) / (std(last L) / sqrt(L))        (trend relative to volatility)
   drawdown    = last close / max close - 1
 Rules, first match wins:
-  1. vol_ratio >= high_vol_ratio, or drawdown <= -drawdown_limit with vol_ratio >= 1:
-     HIGH_VOLATILITY
+  1. vol_ratio >= high_vol_ratio, or annualized recent vol >= vol_ceiling, or
+     drawdown <= -drawdown_limit with vol_ratio >= 1: HIGH_VOLATILITY
   2. drift_tstat >= trend_threshold: TREND_UP; <= -trend_threshold: TREND_DOWN
   3. otherwise RANGE
 Confidence is how far the deciding statistic is past (or, for RANGE, inside) its threshold,
@@ -32,6 +32,7 @@ class Params:
     high_vol_ratio: float = 1.5
     vol_lookback: int = 20
     drawdown_limit: float = 0.2
+    vol_ceiling: float = 0.45
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,24 @@ def run(snapshot: Snapshot, params: Params = Params()) -> RegimeOutput:
     if vol_ratio >= params.high_vol_ratio:
         margin = (vol_ratio - params.high_vol_ratio) / (params.high_vol_ratio - 1.0)
         return RegimeOutput("HIGH_VOLATILITY", _squash(margin), features, ["VOL_RATIO_HIGH"])
+    if features["realized_vol"] >= params.vol_ceiling:
+        margin = (features["realized_vol"] - params.vol_ceiling) / params.vol_ceiling
+        return RegimeOutput("HIGH_VOLATILITY", _squash(margin), features, ["VOL_ABOVE_CEILING"])
     if drawdown <= -params.drawdown_limit and vol_ratio >= 1.0:
         margin = (-drawdown - params.drawdown_limit) / params.drawdown_limit
         return RegimeOutput("HIGH_VOLATILITY", _squash(margin), features, ["DEEP_DRAWDOWN", "VOL_RISING"])
     if abs(drift_tstat) >= params.trend_threshold:
         margin = (abs(drift_tstat) - params.trend_threshold) / params.trend_threshold
         regime = "TREND_UP" if drift_tstat > 0 else "TREND_DOWN"
-        return RegimeOutput(regime, _squash(margin), features, ["DRIFT_POSITIVE" if drift_tstat > 0 else "DRIFT_NEGATIVE"])
-    return RegimeOutput("RANGE", _squash(1.0 - abs(drift_tstat) / params.trend_threshold), features, ["DRIFT_INSIDE_BAND"])
+        return RegimeOutput(
+            regime,
+            _squash(margin),
+            features,
+            ["DRIFT_POSITIVE" if drift_tstat > 0 else "DRIFT_NEGATIVE"],
+        )
+    return RegimeOutput(
+        "RANGE",
+        _squash(1.0 - abs(drift_tstat) / params.trend_threshold),
+        features,
+        ["DRIFT_INSIDE_BAND"],
+    )

@@ -37,25 +37,75 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.consumed = Counter("regime_fleet_records_consumed", "Records consumed.", ["worker", "topic"], registry=r)
-        self.produced = Counter("regime_fleet_records_produced", "Records produced.", ["worker", "topic"], registry=r)
-        self.dead_letters = Counter("regime_fleet_dlq_records", "Records dead-lettered.", ["worker", "reason"], registry=r)
-        self.duplicates = Counter("regime_fleet_duplicates_dropped", "Duplicates dropped.", ["worker"], registry=r)
+        self.consumed = Counter(
+            "regime_fleet_records_consumed", "Records consumed.", ["worker", "topic"], registry=r
+        )
+        self.produced = Counter(
+            "regime_fleet_records_produced", "Records produced.", ["worker", "topic"], registry=r
+        )
+        self.dead_letters = Counter(
+            "regime_fleet_dlq_records", "Records dead-lettered.", ["worker", "reason"], registry=r
+        )
+        self.duplicates = Counter(
+            "regime_fleet_duplicates_dropped", "Duplicates dropped.", ["worker"], registry=r
+        )
         self.batch_size = Histogram(
-            "regime_fleet_batch_size", "Records per consumed batch.", ["worker"], registry=r,
+            "regime_fleet_batch_size",
+            "Records per consumed batch.",
+            ["worker"],
+            registry=r,
             buckets=(1, 10, 50, 100, 250, 500, 1000, 5000),
         )
-        self.batch_seconds = Histogram("regime_fleet_batch_processing_seconds", "Processing time per batch.", ["worker"], registry=r)
-        self.commit_seconds = Histogram("regime_fleet_transaction_commit_seconds", "Checkpoint commit time.", ["worker"], registry=r)
-        self.aborts = Counter("regime_fleet_transaction_aborts", "Aborted transactions.", ["worker"], registry=r)
-        self.lag = Gauge("regime_fleet_consumer_lag", "Consumer lag per partition.", ["worker", "topic", "partition"], registry=r)
-        self.runs = Counter("regime_fleet_engine_runs", "Engine runs by final status.", ["status"], registry=r)
+        self.batch_seconds = Histogram(
+            "regime_fleet_batch_processing_seconds",
+            "Processing time per batch.",
+            ["worker"],
+            registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "regime_fleet_transaction_commit_seconds",
+            "Checkpoint commit time.",
+            ["worker"],
+            registry=r,
+        )
+        self.aborts = Counter(
+            "regime_fleet_transaction_aborts", "Aborted transactions.", ["worker"], registry=r
+        )
+        self.lag = Gauge(
+            "regime_fleet_consumer_lag",
+            "Consumer lag per partition.",
+            ["worker", "topic", "partition"],
+            registry=r,
+        )
+        self.runs = Counter(
+            "regime_fleet_engine_runs", "Engine runs by final status.", ["status"], registry=r
+        )
         self.run_seconds = Histogram("regime_fleet_engine_run_seconds", "Engine run time.", [], registry=r)
-        self.restore_seconds = Histogram("regime_fleet_state_restore_seconds", "Store restore time.", ["worker", "store"], registry=r)
-        self.restore_records = Counter("regime_fleet_state_restore_records", "Changelog records restored.", ["worker", "store"], registry=r)
-        self.published = Counter("regime_fleet_published_events", "Events published by type.", ["event_type"], registry=r)
+        self.restore_seconds = Histogram(
+            "regime_fleet_state_restore_seconds",
+            "Store restore time.",
+            ["worker", "store"],
+            registry=r,
+        )
+        self.restore_records = Counter(
+            "regime_fleet_state_restore_records",
+            "Changelog records restored.",
+            ["worker", "store"],
+            registry=r,
+        )
+        self.published = Counter(
+            "regime_fleet_published_events", "Events published by type.", ["event_type"], registry=r
+        )
         self.e2e_latency = Histogram(
-            "regime_fleet_end_to_end_latency_seconds", "Buffer append to publish.", [], registry=r,
+            "regime_fleet_end_to_end_latency_seconds",
+            "Buffer append to publish.",
+            [],
+            registry=r,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self.lifecycle = Gauge("regime_fleet_lifecycle_state", "1 for the current lifecycle state.", ["worker", "state"], registry=r)
+        self.lifecycle = Gauge(
+            "regime_fleet_lifecycle_state",
+            "1 for the current lifecycle state.",
+            ["worker", "state"],
+            registry=r,
+        )

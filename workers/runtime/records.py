@@ -58,7 +58,13 @@ def dead_letter(record: Record, topic: str, code: str, message: str) -> Output:
             "source_offset": str(record.offset),
         }
     )
-    return Output(topic=topic, key=record.key or "", value=record.raw, headers=headers, partition=record.partition)
+    return Output(
+        topic=topic,
+        key=record.key or "",
+        value=record.raw,
+        headers=headers,
+        partition=record.partition,
+    )
 
 
 def header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str]:

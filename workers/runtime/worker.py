@@ -145,10 +145,17 @@ class Worker:
         admin = AdminClient(clients.base_config(self.settings))
         meta = admin.list_topics(timeout=10)
         counts = {}
-        for t in (*self.spec.inputs, *self.spec.outputs, *self.spec.reads, *self.spec.stores.values()):
+        for t in (
+            *self.spec.inputs,
+            *self.spec.outputs,
+            *self.spec.reads,
+            *self.spec.stores.values(),
+        ):
             topic = meta.topics.get(self.settings.topic(t))
             if topic is None or topic.error is not None:
-                raise WorkerError(f"topic {self.settings.topic(t)} does not exist: run `regime-fleet topics create`")
+                raise WorkerError(
+                    f"topic {self.settings.topic(t)} does not exist: run `regime-fleet topics create`"
+                )
             counts[t] = len(topic.partitions)
         if len(set(counts.values())) > 1:
             raise WorkerError(f"co-partitioned topics differ in partition count: {counts}")
@@ -186,7 +193,11 @@ class Worker:
         ts = msg.timestamp()[1]
         schema = self.topology.topics[topic].value_schema if topic in self.topology.topics else None
         try:
-            value = self.serde.decode(schema, raw, topic=topic, partition=partition, offset=offset) if schema else {}
+            value = (
+                self.serde.decode(schema, raw, topic=topic, partition=partition, offset=offset)
+                if schema
+                else {}
+            )
         except DecodeError as exc:
             record = Record(topic, partition, offset, key, {}, headers, raw, ts)
             self._emit([dead_letter(record, self.dead_letter_topic, exc.code, str(exc))], partition)
@@ -202,8 +213,17 @@ class Worker:
         except Exception as exc:  # a bug or poison pill must not stop the partition
             for view in views.values():
                 view.rollback_record()
-            self.log.exception("processor_failed", topic=topic, partition=partition, offset=offset, symbol=key)
-            outputs = [dead_letter(record, self.dead_letter_topic, "PROCESSOR_ERROR", f"{type(exc).__name__}: {exc}")]
+            self.log.exception(
+                "processor_failed", topic=topic, partition=partition, offset=offset, symbol=key
+            )
+            outputs = [
+                dead_letter(
+                    record,
+                    self.dead_letter_topic,
+                    "PROCESSOR_ERROR",
+                    f"{type(exc).__name__}: {exc}",
+                )
+            ]
             self.metrics.dead_letters.labels(self.processor.name, "PROCESSOR_ERROR").inc()
         self._emit(outputs, partition)
         self._next_offsets[(msg.topic(), partition)] = offset + 1
@@ -224,7 +244,11 @@ class Worker:
         return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
 
     def _views_for(self, partition: int) -> Mapping[str, StoreView]:
-        return {name: self._views[(name, partition)] for name in self.processor.stores if (name, partition) in self._views}
+        return {
+            name: self._views[(name, partition)]
+            for name in self.processor.stores
+            if (name, partition) in self._views
+        }
 
     def _begin(self) -> None:
         if self._in_txn:
@@ -248,14 +272,29 @@ class Worker:
             kwargs: dict[str, Any] = {}
             if out.partition is not None:
                 kwargs["partition"] = out.partition
-            self._produce(topic, out.key.encode(), value, [(k, v.encode()) for k, v in out.headers.items()], **kwargs)
+            self._produce(
+                topic,
+                out.key.encode(),
+                value,
+                [(k, v.encode()) for k, v in out.headers.items()],
+                **kwargs,
+            )
             self.metrics.produced.labels(self.processor.name, out.topic).inc()
 
-    def _produce(self, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]], **kwargs: Any) -> None:
+    def _produce(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        **kwargs: Any,
+    ) -> None:
         assert self.producer is not None
         while True:
             try:
-                self.producer.produce(topic, value, key, headers=headers, on_delivery=self._on_delivery, **kwargs)
+                self.producer.produce(
+                    topic, value, key, headers=headers, on_delivery=self._on_delivery, **kwargs
+                )
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: wait for deliveries, never drop
@@ -283,7 +322,9 @@ class Worker:
             if self._delivery_errors:
                 raise KafkaException(KafkaError(KafkaError._FAIL, "; ".join(self._delivery_errors[:3])))
             if self.eos:  # step 4
-                self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), 30
+                )
                 self.producer.commit_transaction(30)
             elif offsets:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -293,14 +334,18 @@ class Worker:
         for (store, partition), (pending, source) in changes.items():  # step 5
             changelog = self.settings.topic(self.spec.stores[store])
             self._stores[(store, partition)].apply(
-                pending, changelog_offset=self._changelog_offsets.get((changelog, partition)), source_offset=source
+                pending,
+                changelog_offset=self._changelog_offsets.get((changelog, partition)),
+                source_offset=source,
             )
         self._in_txn = False
         self._next_offsets.clear()
         self._delivery_errors.clear()
         self.metrics.commit_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
 
-    def _produce_changelogs(self) -> dict[tuple[str, int], tuple[dict[str, bytes | None], int | None]]:
+    def _produce_changelogs(
+        self,
+    ) -> dict[tuple[str, int], tuple[dict[str, bytes | None], int | None]]:
         taken = {}
         for (store, partition), view in self._views.items():
             pending = view.take_changes()
@@ -356,7 +401,11 @@ class Worker:
         try:
             for tp in partitions:
                 source = self._open_stores(tp.partition, reader, committed.get((tp.topic, tp.partition), -1))
-                if not self.eos and source is not None and source + 1 > committed.get((tp.topic, tp.partition), -1):
+                if (
+                    not self.eos
+                    and source is not None
+                    and source + 1 > committed.get((tp.topic, tp.partition), -1)
+                ):
                     tp.offset = source + 1  # at-least-once: the store already holds this work
         finally:
             if reader is not None:
@@ -373,17 +422,29 @@ class Worker:
                 continue
             rt = self.settings.runtime
             path = Path(rt.state_dir) / self.group / store / str(partition)
-            ps = PartitionStore(path, block_cache_mb=rt.rocksdb_block_cache_mb, write_buffer_mb=rt.rocksdb_write_buffer_mb)
+            ps = PartitionStore(
+                path,
+                block_cache_mb=rt.rocksdb_block_cache_mb,
+                write_buffer_mb=rt.rocksdb_write_buffer_mb,
+            )
             assert reader is not None
             result = restore(
-                ps, reader, self.settings.topic(changelog), partition,
+                ps,
+                reader,
+                self.settings.topic(changelog),
+                partition,
                 skip_source_offsets_from=committed if self.eos and committed >= 0 else None,
             )
             self.metrics.restore_seconds.labels(self.processor.name, store).observe(result.seconds)
             self.metrics.restore_records.labels(self.processor.name, store).inc(result.records)
             self.log.info(
-                "store_restored", store=store, partition=partition, records=result.records,
-                skipped=result.skipped, full_rebuild=result.full_rebuild, seconds=round(result.seconds, 3),
+                "store_restored",
+                store=store,
+                partition=partition,
+                records=result.records,
+                skipped=result.skipped,
+                full_rebuild=result.full_rebuild,
+                seconds=round(result.seconds, 3),
             )
             self._stores[(store, partition)] = ps
             self._views[(store, partition)] = StoreView(ps)

@@ -17,7 +17,7 @@ STORE = "cuts"
 
 class SchedulerProcessor:
     name = "scheduler"
-    stores = (STORE,)
+    stores: tuple[str, ...] = (STORE,)
 
     def __init__(self, settings: FleetSettings, engine_version: str) -> None:
         self.mode = settings.scheduler.mode
@@ -61,9 +61,14 @@ class SchedulerProcessor:
 
     def _plan(self, symbol: str, cut: Cut, kind: str, partition: int, now_ms: int) -> Output:
         rid = run_id(
-            symbol=symbol, engine_timestamp_ms=cut.engine_timestamp_ms, cut_start_ingest_seq=cut.start,
-            cut_end_ingest_seq=cut.end, cut_kind=kind, engine_mode=self.engine_mode,
-            engine_version=self.engine_version, config_fingerprint=self.config_fingerprint,
+            symbol=symbol,
+            engine_timestamp_ms=cut.engine_timestamp_ms,
+            cut_start_ingest_seq=cut.start,
+            cut_end_ingest_seq=cut.end,
+            cut_kind=kind,
+            engine_mode=self.engine_mode,
+            engine_version=self.engine_version,
+            config_fingerprint=self.config_fingerprint,
         )
         run: dict[str, Any] = {
             "run_id": rid,
@@ -84,7 +89,11 @@ class SchedulerProcessor:
             "cut_record_count": cut.count,
             "correlation_id": cut.correlation_id,
         }
-        headers = {"event_type": "EngineRunPlanned", "schema": "EngineRunRecord", "run_id": rid,
-                   "correlation_id": cut.correlation_id}
+        headers = {
+            "event_type": "EngineRunPlanned",
+            "schema": "EngineRunRecord",
+            "run_id": rid,
+            "correlation_id": cut.correlation_id,
+        }
         # Keyed by run_id so compaction keeps every run; pinned to the symbol's partition.
         return Output(RUNS, rid, run, headers, partition=partition)

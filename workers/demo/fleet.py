@@ -1,0 +1,71 @@
+"""Start the four workers as separate processes and read their consumer-group lag."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from workers.config import FleetSettings
+from workers.runtime import clients
+from workers.topology import Topology
+
+WORKERS = ("ingest", "scheduler", "engine", "publisher")
+
+
+class LocalFleet:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log_dir = log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        for worker in WORKERS:
+            log = (self.log_dir / f"{worker}.log").open("wb")
+            self.procs[worker] = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli.main", "run", worker],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def alive(self) -> dict[str, bool]:
+        return {w: p.poll() is None for w, p in self.procs.items()}
+
+    def stop(self, timeout: float = 30) -> dict[str, int]:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = {}
+        for worker, proc in self.procs.items():
+            try:
+                codes[worker] = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[worker] = proc.wait()
+        return codes
+
+
+def group_lag(settings: FleetSettings, topology: Topology) -> dict[str, int]:
+    """Records each worker group has yet to commit on its input topics."""
+    lag = {}
+    for worker in WORKERS:
+        spec = topology.worker(worker)
+        consumer = Consumer(clients.consumer_config(settings, settings.group(worker)))
+        try:
+            total = 0
+            for t in spec.inputs:
+                topic = settings.topic(t)
+                parts = [TopicPartition(topic, p) for p in range(topology.topics[t].partitions)]
+                for tp in consumer.committed(parts, timeout=10):
+                    _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                    total += max(0, high - max(tp.offset, 0))
+            lag[worker] = total
+        finally:
+            consumer.close()
+    return lag
