@@ -74,7 +74,8 @@ def _watch(settings: Any, topology: Any, fleet: LocalFleet, quiet_s: float = 8.0
     consumer.subscribe([settings.topic("regime.events")])
     latest: dict[str, dict[str, Any]] = {}
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    published, last_new, last_print, last_lag = 0, time.monotonic(), 0.0, {}
+    published, last_new, last_print = 0, time.monotonic(), 0.0
+    last_lag: dict[str, int] = {}
     try:
         while True:
             for msg in consumer.consume(500, 0.5):
