@@ -1,0 +1,1 @@
+"""`make bench`: throughput and latency against a real broker, as ratios within one run."""

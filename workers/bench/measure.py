@@ -1,0 +1,144 @@
+"""The measurements: a raw consume->produce copy, the ingest worker, and the whole fleet."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from workers.config import FleetSettings
+from workers.contracts import Serde
+from workers.runtime import clients
+
+
+def committed_count(settings: FleetSettings, topic: str, partitions: int) -> int:
+    """Data records visible to read_committed consumers (high watermarks minus markers is not
+    knowable cheaply, so this consumes)."""
+    consumer = Consumer(clients.consumer_config(settings, f"bench-count-{uuid.uuid4().hex[:6]}"))
+    consumer.assign([TopicPartition(settings.topic(topic), p, 0) for p in range(partitions)])
+    n, idle = 0, time.monotonic()
+    while time.monotonic() - idle < 2:
+        msgs = consumer.consume(5000, 0.5)
+        if msgs:
+            idle = time.monotonic()
+            n += sum(1 for m in msgs if m.error() is None)
+    consumer.close()
+    return n
+
+
+def wait_for(settings: FleetSettings, topic: str, partitions: int, expected: int, timeout: float) -> float:
+    """Seconds until `expected` committed records are readable on `topic`."""
+    consumer = Consumer(clients.consumer_config(settings, f"bench-wait-{uuid.uuid4().hex[:6]}"))
+    consumer.assign([TopicPartition(settings.topic(topic), p, 0) for p in range(partitions)])
+    started, n = time.monotonic(), 0
+    try:
+        while n < expected and time.monotonic() - started < timeout:
+            n += sum(1 for m in consumer.consume(5000, 0.2) if m.error() is None)
+    finally:
+        consumer.close()
+    if n < expected:
+        raise TimeoutError(f"only {n}/{expected} records on {topic} after {timeout}s")
+    return time.monotonic() - started
+
+
+def raw_copy(settings: FleetSettings, source: str, target: str, expected: int) -> float:
+    """The baseline: minimal consume -> produce in transactions, same batch and commit settings."""
+    rt = settings.runtime
+    consumer = Consumer(clients.consumer_config(settings, f"{settings.topic_prefix}bench-raw"))
+    producer = Producer(
+        clients.producer_config(settings, f"{settings.topic_prefix}bench-raw-{uuid.uuid4().hex[:6]}")
+    )
+    producer.init_transactions(30)
+    consumer.subscribe([settings.topic(source)])
+    copied, started, in_txn, txn_started = 0, None, False, 0.0
+    while copied < expected:
+        msgs = consumer.consume(rt.batch_size, rt.poll_timeout_ms / 1000)
+        for m in msgs:
+            if m.error() is not None:
+                continue
+            if started is None:
+                started = time.monotonic()
+            if not in_txn:
+                producer.begin_transaction()
+                in_txn, txn_started = True, time.monotonic()
+            producer.produce(
+                settings.topic(target), m.value(), m.key(), headers=m.headers(), partition=m.partition()
+            )
+            copied += 1
+        if in_txn and (
+            (time.monotonic() - txn_started) * 1000 >= rt.commit_interval_ms or copied >= expected
+        ):
+            producer.send_offsets_to_transaction(
+                consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 30
+            )
+            producer.commit_transaction(30)
+            in_txn = False
+    consumer.close()
+    assert started is not None
+    return time.monotonic() - started
+
+
+class LatencyProbe:
+    """Produces raw events at a fixed rate and measures produce -> regime.events per run."""
+
+    def __init__(self, settings: FleetSettings, partitions: int) -> None:
+        self.settings = settings
+        self.partitions = partitions
+        self.sent: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.latencies: list[float] = []
+        self.received = 0
+        self._stop = threading.Event()
+
+    def produce_at(self, events: list[dict[str, Any]], rate: int) -> float:
+        serde = Serde()
+        producer = Producer(clients.producer_config(self.settings, None))
+        topic = self.settings.topic("market.raw")
+        started = time.monotonic()
+        for i, e in enumerate(events):
+            due = started + i / rate
+            while (delay := due - time.monotonic()) > 0:
+                producer.poll(min(delay, 0.01))
+            now = time.time()
+            self.sent[e["symbol"]].append((e["event_ts_ms"], now))
+            producer.produce(topic, serde.encode("RawMarketEvent", e), e["symbol"].encode())
+            producer.poll(0)
+        producer.flush(30)
+        return time.monotonic() - started
+
+    def listen(self) -> threading.Thread:
+        def loop() -> None:
+            serde = Serde()
+            consumer = Consumer(
+                clients.consumer_config(
+                    self.settings,
+                    f"bench-lat-{uuid.uuid4().hex[:6]}",
+                    **{"auto.offset.reset": "latest", "fetch.wait.max.ms": 5},
+                )
+            )
+            consumer.subscribe([self.settings.topic("regime.events")])
+            while not self._stop.is_set():
+                for m in consumer.consume(1000, 0.05):
+                    if m.error() is not None:
+                        continue
+                    now = time.time()
+                    v = serde.decode("OrchestratorEvent", m.value())
+                    if v["event_type"] != "EngineRunStarted":
+                        self.received += 1
+                        continue
+                    sent = self.sent.get(v["symbol"], [])
+                    i = bisect.bisect_left(sent, (v["engine_timestamp_ms"], 0.0))
+                    if i < len(sent):
+                        self.latencies.append(now - sent[i][1])
+            consumer.close()
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()

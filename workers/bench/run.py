@@ -1,0 +1,137 @@
+"""`regime-fleet bench`: (a) raw consume->produce baseline, (b) the ingest worker on the same
+records, (c) the four workers end to end: sustained events/s and produce->regime.events
+latency at a fixed offered rate. Prints a table, writes bench/results/<time>.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workers.cli.jsonio import produce_lines
+from workers.config import load_settings
+from workers.contracts.json_form import dumps
+from workers.demo.data import synthetic_intraday
+from workers.demo.fleet import LocalFleet
+from workers.ingest.app import build as build_ingest
+from workers.runtime.admin import delete_topics, ensure_topics
+from workers.topology import load_topology
+
+from .measure import LatencyProbe, raw_copy, wait_for
+
+PARTITIONS = 2
+SYMBOLS = 20
+
+
+def _fleet_env(prefix: str, root: Path) -> dict[str, str]:
+    return {
+        "REGIME_FLEET_TOPIC_PREFIX": prefix,
+        "REGIME_FLEET_PARTITIONS": str(PARTITIONS),
+        "REGIME_FLEET_SCHEDULER__INTERVAL_MS": "60000",
+        "REGIME_FLEET_RUNTIME__STATE_DIR": str(root / prefix / "state"),
+        "REGIME_FLEET_LOG_LEVEL": "WARNING",
+    }
+
+
+def _fresh(prefix: str, root: Path) -> Any:
+    os.environ.update(_fleet_env(prefix, root))
+    settings = load_settings()
+    topology = load_topology(settings.partitions)
+    ensure_topics(settings, topology)
+    return settings, topology
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    root = Path(".cache") / "bench"
+    stamp = f"{datetime.now(UTC):%Y%m%d%H%M%S}"
+    events = synthetic_intraday(SYMBOLS, args.events // SYMBOLS, snapshot_every=60)
+    lines = [dumps(e) for e in events]
+    n = len(events)
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "events": n,
+    }
+    cleanup: list[tuple[Any, Any]] = []
+    try:
+        # (a) and (b): the same pre-produced records, copied raw, then through ingest.
+        settings, topology = _fresh(f"bench{stamp}a.", root)
+        cleanup.append((settings, topology))
+        produce_lines(settings, topology, "market.raw", lines)
+        print(f"(a) raw consume->produce copy of {n} records...", flush=True)
+        raw_s = raw_copy(settings, "market.raw", "market.buffer", n)
+        results["raw_copy_events_per_s"] = n / raw_s
+
+        settings, topology = _fresh(f"bench{stamp}b.", root)
+        cleanup.append((settings, topology))
+        produce_lines(settings, topology, "market.raw", lines)
+        print(f"(b) ingest worker on {n} records...", flush=True)
+        worker = build_ingest(settings, topology)
+        done: dict[str, float] = {}
+        def finish() -> None:
+            done["s"] = wait_for(settings, "market.buffer", PARTITIONS, n, 600)
+            worker.stop()
+
+        waiter = threading.Thread(target=finish)
+        waiter.start()
+        worker.run()
+        waiter.join()
+        results["ingest_events_per_s"] = n / done["s"]
+        results["ingest_raw_ratio"] = results["ingest_events_per_s"] / results["raw_copy_events_per_s"]
+
+        # (c) the four workers: sustained throughput, then latency at a fixed offered rate.
+        settings, topology = _fresh(f"bench{stamp}c.", root)
+        cleanup.append((settings, topology))
+        fleet = LocalFleet(_fleet_env(settings.topic_prefix, root), root / settings.topic_prefix)
+        fleet.start()
+        try:
+            time.sleep(8)  # group joins
+            runs = sum(1 for e in events if e["kind"] == "SNAPSHOT_INPUTS")
+            print(f"(c) end to end: {n} events as fast as possible...", flush=True)
+            started = time.monotonic()
+            produce_lines(settings, topology, "market.raw", lines)
+            e2e_s = wait_for(settings, "regime.events", PARTITIONS, 2 * (runs - SYMBOLS), 900)
+            results["end_to_end_events_per_s"] = n / (time.monotonic() - started)
+            results["end_to_end_seconds"] = e2e_s
+            print(f"(c) latency at {args.rate} events/s...", flush=True)
+            probe = LatencyProbe(settings, PARTITIONS)
+            listener = probe.listen()
+            later = synthetic_intraday(
+                SYMBOLS,
+                min(args.rate * 10, args.events) // SYMBOLS,
+                snapshot_every=60,
+                start_ms=1_800_000_000_000,
+                seed=11,
+            )
+            for e in later:
+                e["event_id"] = "lat-" + e["event_id"]
+            probe.produce_at(later, args.rate)
+            time.sleep(5)
+            probe.stop()
+            listener.join(5)
+            lat = np.array(probe.latencies) * 1000
+            results["latency_rate_events_per_s"] = args.rate
+            results["latency_runs"] = int(lat.size)
+            results["latency_p50_ms"] = float(np.percentile(lat, 50)) if lat.size else None
+            results["latency_p99_ms"] = float(np.percentile(lat, 99)) if lat.size else None
+        finally:
+            results["worker_exit_codes"] = fleet.stop()
+    finally:
+        for settings, topology in cleanup:
+            delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    out = Path("bench") / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stamp}.json").write_text(json.dumps(results, indent=2))
+    print(f"\n{'measure':34} value")
+    for key, value in results.items():
+        if not isinstance(value, dict):
+            print(f"{key:34} {value:.2f}" if isinstance(value, float) else f"{key:34} {value}")
+    print(f"ingest/raw throughput ratio: {results['ingest_raw_ratio']:.2f}")
+    return 0
