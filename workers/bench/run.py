@@ -75,6 +75,7 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"(b) ingest worker on {n} records...", flush=True)
         worker = build_ingest(settings, topology)
         done: dict[str, float] = {}
+
         def finish() -> None:
             done["s"] = wait_for(settings, "market.buffer", PARTITIONS, n, 600)
             worker.stop()
