@@ -57,7 +57,7 @@ def contract(name: str, directory: str | None = None) -> Contract:
         name=name,
         schema=schema,
         # The codec reads and writes epoch-millis as plain longs: determinism over datetimes.
-        parsed=parse_schema(without_logical_types(schema), _write_hint=False),
+        parsed=parse_schema(without_logical_types(schema)),
         fingerprint=bytes.fromhex(fingerprint(pcf, "CRC-64-AVRO")),
     )
 

@@ -83,7 +83,9 @@ class Serde:
         else:
             raise DecodeError(f"not a {self.wire} Avro record (starts {data[:2].hex()})", **where)
         try:
-            value = schemaless_reader(io.BytesIO(body), writer.parsed, reader.parsed)
+            # Same schema: skip fastavro's resolution path, which costs about half the decode.
+            resolved = None if writer.fingerprint == reader.fingerprint else reader.parsed
+            value = schemaless_reader(io.BytesIO(body), writer.parsed, resolved)
         except Exception as exc:
             raise DecodeError(f"{type(exc).__name__}: {exc}", **where) from exc
         if not isinstance(value, dict):
