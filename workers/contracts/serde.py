@@ -57,6 +57,24 @@ class Serde:
         schemaless_writer(body, c.parsed, dict(record))
         return body.getvalue()
 
+    def encode_embedding(self, name: str, embedded: bytes, rest: Mapping[str, Any]) -> bytes | None:
+        """Encode a record whose first field is a record already encoded as `embedded` (a
+        single-object encoded value of the current schema), without decoding it again.
+        None when `embedded` is in another wire format or an older schema."""
+        c = contract(name)
+        first = c.schema["fields"][0]["type"]
+        inner = contract(first.rsplit(".", 1)[-1] if isinstance(first, str) else first["name"])
+        if (
+            self.wire is not WireFormat.SINGLE_OBJECT
+            or embedded[:10] != SINGLE_OBJECT_MAGIC + inner.fingerprint
+        ):
+            return None
+        body = io.BytesIO()
+        body.write(SINGLE_OBJECT_MAGIC + c.fingerprint)
+        body.write(embedded[10:])
+        schemaless_writer(body, _tail_schema(c.name), dict(rest))
+        return body.getvalue()
+
     def decode(
         self,
         name: str,
@@ -116,6 +134,16 @@ class Serde:
             parsed=parse_schema(without_logical_types(schema)),
             fingerprint=b"",
         )
+
+
+@cache
+def _tail_schema(name: str) -> Any:
+    """The record's fields after the first, as a record of their own: the same bytes."""
+    from fastavro import parse_schema
+
+    c = contract(name)
+    tail = {**c.schema, "name": f"{c.name}Tail", "fields": c.schema["fields"][1:]}
+    return parse_schema(without_logical_types(tail))
 
 
 @cache

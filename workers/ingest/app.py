@@ -14,7 +14,10 @@ from workers.topology import Topology
 
 class IngestApp(IngestProcessor):
     def __init__(self, settings: FleetSettings, serde: Serde) -> None:
-        super().__init__(settings.ingest)
+        super().__init__(
+            settings.ingest,
+            encode_buffered=lambda raw, rest: serde.encode_embedding("RawInputBufferRecord", raw, rest),
+        )
         self.fleet = settings
         self.serde = serde
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from workers.config import IngestSettings
 from workers.contracts.errors import InvalidEvent
@@ -42,10 +43,17 @@ class IngestProcessor:
     name = "ingest"
     stores: tuple[str, ...] = ()
 
-    def __init__(self, settings: IngestSettings, on_duplicate: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        on_duplicate: Callable[[], None] = lambda: None,
+        encode_buffered: Callable[[bytes, dict[str, Any]], bytes | None] = lambda raw, rest: None,
+    ) -> None:
         self.settings = settings
         self.windows: dict[int, DedupeWindow] = {}
         self.on_duplicate = on_duplicate
+        # Optional fast path: splice the raw event's bytes into the buffer record (None = no).
+        self.encode_buffered = encode_buffered
 
     def seed(self, partition: int, event_ids: Iterable[str]) -> None:
         """Reset a partition's window to the event_ids already accepted into the buffer."""
@@ -67,14 +75,14 @@ class IngestProcessor:
             return []
         window.add(event["event_id"])
         corr = record.headers.get("correlation_id") or correlation_id(event["event_id"])
-        buffered = {
-            "event": dict(event),
+        rest: dict[str, Any] = {
             "source_topic": record.topic,
             "source_partition": record.partition,
             "source_offset": record.offset,
             "ingest_ts_ms": now_ms,
             "correlation_id": corr,
         }
+        buffered = self.encode_buffered(record.raw, rest) or {"event": dict(event), **rest}
         headers = {
             "event_type": event["kind"],
             "schema": "RawInputBufferRecord",

@@ -73,6 +73,7 @@ class Worker:
         self._topic_names = {settings.topic(t): t for t in topology.topics}
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
+        self._children: dict[tuple[int, str], Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class Worker:
         topic = self._topic_names.get(msg.topic(), msg.topic())
         partition, offset = msg.partition(), msg.offset()
         self._begin()
-        self.metrics.consumed.labels(self.processor.name, topic).inc()
+        self._counter(self.metrics.consumed, topic).inc()
         raw = msg.value() or b""
         key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
         headers = header_map(msg.headers())
@@ -279,7 +280,15 @@ class Worker:
                 [(k, v.encode()) for k, v in out.headers.items()],
                 **kwargs,
             )
-            self.metrics.produced.labels(self.processor.name, out.topic).inc()
+            self._counter(self.metrics.produced, out.topic).inc()
+
+    def _counter(self, metric: Any, topic: str) -> Any:
+        """Per-topic metric children, cached: labels() costs more than the increment."""
+        key = (id(metric), topic)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(self.processor.name, topic)
+        return child
 
     def _produce(
         self,
