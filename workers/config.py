@@ -77,6 +77,11 @@ class RuntimeSettings(BaseModel):
     state_dir: Path = Path("state")
     http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
     instance_id: str = Field(default_factory=socket.gethostname)
+    fault_file: Path | None = Field(
+        None, description="Fault injection for tests: 'persist:<partition>' lines."
+    )
+    persist_max_attempts: int = Field(3, ge=1, description="Aborted checkpoints before a partition pauses.")
+    persist_retry_s: float = Field(2.0, gt=0, description="Pause before a paused partition is retried.")
     shutdown_deadline_s: float = Field(30.0, gt=0)
     rocksdb_block_cache_mb: int = Field(32, ge=1)
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
@@ -99,6 +104,10 @@ class EngineSettings(BaseModel):
     high_vol_ratio: float = Field(1.5, gt=1, description="Recent vol / long vol above which HIGH_VOLATILITY.")
     vol_lookback: int = Field(20, ge=2)
     vol_ceiling: float = Field(0.45, gt=0, description="Annualized vol at or above which HIGH_VOLATILITY.")
+    progress_required: int = Field(3, ge=1, description="Hysteresis: agreeing runs to confirm a switch.")
+    min_confidence: float = Field(
+        0.0, ge=0, le=1, description="Hysteresis: weaker observations do not count."
+    )
     max_attempts: int = Field(3, ge=1)
     fail_symbols: list[str] = Field(default_factory=list, description="Fault injection: runs of these fail.")
 

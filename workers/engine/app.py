@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
+from workers.engine.hysteresis_store import STORE, HysteresisCodec
 from workers.engine.processor import EngineProcessor, RunFailure
 from workers.runtime import clients
 from workers.runtime.worker import Worker
@@ -95,4 +96,6 @@ class BufferReader:
 def build(settings: FleetSettings, topology: Topology) -> Worker:
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     reader = BufferReader(settings, serde)
-    return Worker(settings, topology, EngineProcessor(settings.engine, reader), serde=serde)
+    processor = EngineProcessor(settings.engine, reader)
+    processor.store_codecs = {STORE: HysteresisCodec(serde)}
+    return Worker(settings, topology, processor, serde=serde)

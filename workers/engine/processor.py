@@ -7,9 +7,11 @@ from typing import Any
 
 from workers.config import EngineSettings
 from workers.contracts.identity import event_id
-from workers.regime import ENGINE_VERSION, Params, SnapshotError, build_snapshot, run
+from workers.regime import ENGINE_VERSION, Params, RegimeOutput, SnapshotError, build_snapshot, run
+from workers.regime.hysteresis import HysteresisParams, step
+from workers.regime.persistence import from_record, to_record
 from workers.runtime.records import Output, Record
-from workers.state.store import StoreView
+from workers.state.store import Codec, StoreView
 
 RESULTS = "engine.results"
 RUNS = "engine.runs"
@@ -26,11 +28,14 @@ class RunFailure(Exception):
 
 class EngineProcessor:
     name = "engine"
-    stores: tuple[str, ...] = ()
 
     def __init__(self, settings: EngineSettings, lookup: BufferLookup) -> None:
         self.settings = settings
         self.lookup = lookup
+        self.hysteresis = settings.mode == "hysteresis"
+        self.stores: tuple[str, ...] = ("hysteresis",) if self.hysteresis else ()
+        self.hysteresis_params = HysteresisParams(settings.progress_required, settings.min_confidence)
+        self.store_codecs: dict[str, Codec] = {}
         self.params = Params(
             trend_threshold=settings.trend_threshold,
             high_vol_ratio=settings.high_vol_ratio,
@@ -61,21 +66,42 @@ class EngineProcessor:
             }
         else:
             finished = self._event(planned, "EngineRunCompleted")
-            finished["regime_output"] = output
+            finished["regime_output"] = output.as_record()
             status = {**planned, "status": "COMPLETED", "attempt": 1}
-        return [
-            self._result(started, record.partition),
-            self._result(finished, record.partition),
-            Output(
-                RUNS,
-                planned["run_id"],
-                status,
-                self._headers(planned, "EngineRunStatus"),
-                partition=record.partition,
-            ),
-        ]
+        outputs = [self._result(started, record.partition), self._result(finished, record.partition)]
+        if self.hysteresis and finished["event_type"] == "EngineRunCompleted":
+            decided = self._decide(planned, output, stores)
+            if decided is not None:
+                outputs.append(self._result(decided, record.partition))
+        status_headers = self._headers(planned, "EngineRunStatus")
+        outputs.append(Output(RUNS, planned["run_id"], status, status_headers, partition=record.partition))
+        return outputs
 
-    def _execute(self, planned: Mapping[str, Any], partition: int) -> dict[str, Any]:
+    def _decide(
+        self, planned: Mapping[str, Any], observed: RegimeOutput, stores: Mapping[str, StoreView]
+    ) -> dict[str, Any] | None:
+        """Fold the run into the symbol's hysteresis state. The state change rides in the same
+        transaction as the events, so nothing is published without its state."""
+        view = stores["hysteresis"]
+        raw = view.get(planned["symbol"])
+        state = from_record(raw) if raw else None
+        if state is not None and state.engine_timestamp_ms >= planned["engine_timestamp_ms"]:
+            return None  # a redelivered run (at-least-once): already folded in, never twice
+        decision, new_state = step(
+            observed,
+            state,
+            self.hysteresis_params,
+            symbol=planned["symbol"],
+            engine_timestamp_ms=planned["engine_timestamp_ms"],
+            run_id=planned["run_id"],
+        )
+        view.put(planned["symbol"], to_record(new_state))
+        event = self._event(planned, "HysteresisDecisionPublished")
+        event["regime_output"] = observed.as_record()
+        event["hysteresis_decision"] = decision.as_record()
+        return event
+
+    def _execute(self, planned: Mapping[str, Any], partition: int) -> RegimeOutput:
         if planned["snapshot_ingest_seq"] is None:
             raise RunFailure(
                 "engine",
@@ -101,7 +127,7 @@ class EngineProcessor:
             snapshot = build_snapshot(inputs)
         except SnapshotError as exc:
             raise RunFailure("engine", "BAD_SNAPSHOT", str(exc)) from exc
-        return run(snapshot, self.params).as_record()
+        return run(snapshot, self.params)
 
     def _event(self, planned: Mapping[str, Any], event_type: str) -> dict[str, Any]:
         return {

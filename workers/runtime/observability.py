@@ -103,6 +103,7 @@ class WorkerMetrics:
             registry=r,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.retries = Counter("regime_fleet_retries", "Retries by failure domain.", ["domain"], registry=r)
         self.lifecycle = Gauge(
             "regime_fleet_lifecycle_state",
             "1 for the current lifecycle state.",

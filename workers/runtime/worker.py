@@ -14,6 +14,7 @@ the changelog (2, 3), then offsets are committed (4), then RocksDB is written (5
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +30,7 @@ from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.records import Output, Processor, Record, dead_letter, header_map
 from workers.state.changelog import SOURCE_OFFSET_HEADER, restore
-from workers.state.store import PartitionStore, StoreView
+from workers.state.store import PartitionStore, StoreCorruption, StoreView
 from workers.topology import Topology
 
 FLEET_DLQ = "fleet.dlq"
@@ -74,6 +75,8 @@ class Worker:
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self._children: dict[tuple[int, str], Any] = {}
+        self._persist_failures: dict[int, int] = {}
+        self._paused_until: dict[int, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -93,6 +96,15 @@ class Worker:
             self.status.set_lifecycle("drained")
             self.log.info("worker_drained", lifecycle="drained")
             return 0
+        except StoreCorruption as exc:
+            # Fatal state corruption: stay up, degraded and not ready, saying where, until stopped.
+            self.status.set_lifecycle("degraded")
+            self.status.last_error = str(exc)
+            self.log.error("store_corrupt", lifecycle="degraded", error=str(exc))
+            while not self._stopping:
+                self.status.last_poll_monotonic = time.monotonic()
+                time.sleep(0.2)
+            return 1
         except WorkerError as exc:
             self.status.set_lifecycle("degraded")
             self.status.last_error = str(exc)
@@ -166,6 +178,7 @@ class Worker:
     def poll_once(self) -> None:
         assert self.consumer is not None
         rt = self.settings.runtime
+        self._resume_due()
         msgs = self.consumer.consume(num_messages=rt.batch_size, timeout=rt.poll_timeout_ms / 1000)
         self.status.last_poll_monotonic = time.monotonic()
         if msgs:
@@ -324,6 +337,10 @@ class Worker:
             return
         assert self.producer is not None and self.consumer is not None
         started = time.perf_counter()
+        faulted = self._injected_persist_faults()
+        if faulted:
+            self._persist_failed(faulted, "injected persist fault (runtime.fault_file)")
+            return
         changes = self._produce_changelogs()  # step 2
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
         try:
@@ -339,6 +356,8 @@ class Worker:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             self._abort(exc)
+            if changes:
+                self._persist_failed({p for _, p in changes}, str(exc))
             return
         for (store, partition), (pending, source) in changes.items():  # step 5
             changelog = self.settings.topic(self.spec.stores[store])
@@ -350,7 +369,49 @@ class Worker:
         self._in_txn = False
         self._next_offsets.clear()
         self._delivery_errors.clear()
+        for partition in {p for _, p in changes}:
+            self._persist_failures.pop(partition, None)
+            if partition not in self._paused_until:
+                self.status.pause_reasons.pop(f"partition {partition}", None)
         self.metrics.commit_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
+
+    # -- state failure domain: nothing is published without its state ------------------
+
+    def _injected_persist_faults(self) -> set[int]:
+        fault_file = self.settings.runtime.fault_file
+        if fault_file is None or not Path(fault_file).exists():
+            return set()
+        lines = Path(fault_file).read_text().split()
+        dirty = {p for (_, p), view in self._views.items() if view.pending}
+        return {p for p in dirty if f"persist:{p}" in lines or "persist:*" in lines}
+
+    def _persist_failed(self, partitions: set[int], reason: str) -> None:
+        """Abort the checkpoint; after persist_max_attempts in a row, pause the partition."""
+        if self._in_txn:
+            self._abort(KafkaException(KafkaError(KafkaError._FAIL, reason)))
+        rt = self.settings.runtime
+        for p in partitions:
+            self._persist_failures[p] = self._persist_failures.get(p, 0) + 1
+            self.metrics.retries.labels("state").inc()
+            if self._persist_failures[p] >= rt.persist_max_attempts and self.consumer is not None:
+                self.consumer.pause(self._input_partitions(p))
+                self._paused_until[p] = time.monotonic() + rt.persist_retry_s
+                self.status.pause_reasons[f"partition {p}"] = (
+                    f"state persist failed {self._persist_failures[p]}x: {reason}"
+                )
+                self.log.error("partition_paused", partition=p, reason=reason, domain="state")
+
+    def _resume_due(self) -> None:
+        now = time.monotonic()
+        for p, until in list(self._paused_until.items()):
+            if now >= until and self.consumer is not None:
+                del self._paused_until[p]
+                self._persist_failures[p] = self.settings.runtime.persist_max_attempts - 1
+                self.consumer.resume(self._input_partitions(p))
+                self.log.info("partition_resumed", partition=p, domain="state")
+
+    def _input_partitions(self, partition: int) -> list[TopicPartition]:
+        return [TopicPartition(self.settings.topic(t), partition) for t in self.spec.inputs]
 
     def _produce_changelogs(
         self,
@@ -392,10 +453,10 @@ class Worker:
         assert self.consumer is not None
         assigned = self.consumer.assignment()
         for tp in self.consumer.committed(assigned, timeout=30):
-            if tp.offset >= 0:
-                self.consumer.seek(tp)
-            else:
-                self.consumer.seek(TopicPartition(tp.topic, tp.partition, 0))
+            target = tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, 0)
+            # Not fetching yet raises; such a partition starts from the committed offset anyway.
+            with contextlib.suppress(KafkaException):
+                self.consumer.seek(target)
         reset = getattr(self.processor, "assigned", None)
         if reset is not None:
             reset(sorted(tp.partition for tp in assigned))
@@ -433,6 +494,7 @@ class Worker:
             path = Path(rt.state_dir) / self.group / store / str(partition)
             ps = PartitionStore(
                 path,
+                codec=getattr(self.processor, "store_codecs", {}).get(store),
                 block_cache_mb=rt.rocksdb_block_cache_mb,
                 write_buffer_mb=rt.rocksdb_write_buffer_mb,
             )
