@@ -11,7 +11,10 @@ def _obs(regime: str, confidence: float = 0.9) -> RegimeOutput:
     return RegimeOutput(regime, confidence)
 
 
-def _fold(regimes, params=HysteresisParams(progress_required=3), confidences=None):
+THREE = HysteresisParams(progress_required=3)
+
+
+def _fold(regimes, params=THREE, confidences=None):
     state, decisions = None, []
     for i, regime in enumerate(regimes):
         conf = confidences[i] if confidences else 0.9
