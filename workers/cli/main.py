@@ -113,6 +113,67 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return int(run_bench(args))
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from workers.replay.engine_runs import replay_engine_runs
+    from workers.runtime.reader import TopicError
+
+    settings = _settings(args)
+    if args.topic != "engine.runs":
+        print(
+            f"regime-fleet: error: replay of {args.topic!r} is not supported yet; use --topic engine.runs",
+            file=sys.stderr,
+        )
+        return 2
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            print(
+                f"\rreplayed {done}/{total} runs",
+                end="\n" if done == total else "",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    try:
+        report = replay_engine_runs(
+            settings,
+            symbol=args.symbol,
+            start=args.from_ms,
+            end=args.to_ms,
+            output_topic=args.output_topic,
+            progress=progress,
+        )
+    except TopicError as exc:
+        print(f"regime-fleet: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_dict(), indent=2))
+    print(
+        "replay matches what was published" if report.ok else "replay DIVERGES from what was published",
+        file=sys.stderr,
+    )
+    return 0 if report.ok else 1
+
+
+def cmd_provenance(args: argparse.Namespace) -> int:
+    from workers.replay import provenance
+    from workers.runtime.reader import TopicError
+
+    settings = _settings(args)
+    try:
+        if args.action == "verify":
+            result = provenance.verify(settings, args.topic, args.symbol)
+            print(json.dumps(result, indent=2))
+            return 0 if result["ok"] else 1
+        if not args.run_id:
+            print("regime-fleet: error: provenance show needs a RUN_ID", file=sys.stderr)
+            return 2
+        print(json.dumps(provenance.show(settings, args.run_id), indent=2))
+        return 0
+    except TopicError as exc:
+        print(f"regime-fleet: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regime-fleet", description=__doc__)
     p.add_argument("--config", help="YAML settings file (environment REGIME_FLEET_* overrides it)")
@@ -154,6 +215,24 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--days", type=int, default=500, help="trading days per index to replay")
     d.add_argument("--window", type=int, default=60, help="bars per SnapshotInputs window")
     d.set_defaults(func=cmd_demo)
+
+    rp = sub.add_parser(
+        "replay",
+        help="re-run recorded work and compare with regime.events (exit 0 match, 1 diverge, 2 error)",
+    )
+    rp.add_argument("--topic", required=True, help="engine.runs: re-execute the recorded EngineRunRecords")
+    rp.add_argument("--symbol", help="only this symbol")
+    rp.add_argument("--from", dest="from_ms", type=int, help="first engine_timestamp_ms")
+    rp.add_argument("--to", dest="to_ms", type=int, help="last engine_timestamp_ms")
+    rp.add_argument("--output-topic", help="also produce the replayed events here (full topic name)")
+    rp.set_defaults(func=cmd_replay)
+
+    pv = sub.add_parser("provenance", help="verify hash chains or show one run's provenance")
+    pv.add_argument("action", choices=("verify", "show"))
+    pv.add_argument("run_id", nargs="?", help="with show: the run")
+    pv.add_argument("--topic", default="regime.events")
+    pv.add_argument("--symbol")
+    pv.set_defaults(func=cmd_provenance)
 
     be = sub.add_parser("bench", help="throughput and latency against the broker (writes bench/results/)")
     be.add_argument("--events", type=int, default=40_000)

@@ -1,0 +1,1 @@
+"""Replay recorded work and compare it with what was published; verify provenance chains."""

@@ -1,0 +1,74 @@
+"""Read whole topics (read_committed) from the low to the high watermark, for replay and audits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from workers.config import FleetSettings
+from workers.contracts import Serde
+from workers.runtime import clients
+from workers.runtime.records import header_map
+
+
+class TopicError(Exception):
+    """A topic that cannot be read as asked: unknown, empty, or already deleted by retention."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    partition: int
+    offset: int
+    key: str | None
+    value: dict[str, Any]
+    headers: dict[str, str]
+
+
+def read_all(
+    settings: FleetSettings,
+    topic: str,
+    schema: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    timeout_s: float = 300.0,
+) -> Iterator[Stored]:
+    """Every committed record of `topic` (logical name), partition by partition, decoded."""
+    name = settings.topic(topic)
+    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    consumer = Consumer(clients.reader_config(settings))
+    try:
+        meta = consumer.list_topics(name, timeout=10).topics.get(name)
+        if meta is None or meta.error is not None:
+            raise TopicError(f"topic {name} does not exist")
+        bounds = {
+            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10) for p in meta.partitions
+        }
+        total = sum(high - low for low, high in bounds.values())
+        seen = 0
+        for partition, (low, high) in sorted(bounds.items()):
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(name, partition, low)])
+            deadline = time.monotonic() + timeout_s
+            while consumer.position([TopicPartition(name, partition)])[0].offset < high:
+                if time.monotonic() > deadline:
+                    raise TopicError(f"reading {name}[{partition}] timed out before offset {high}")
+                for msg in consumer.consume(1000, 0.5):
+                    if msg.error() is not None:
+                        if msg.error().code() == KafkaError._PARTITION_EOF:
+                            continue
+                        raise TopicError(f"reading {name}[{partition}]: {msg.error()}")
+                    seen += 1
+                    if progress is not None:
+                        progress(seen, total)
+                    key = msg.key().decode() if msg.key() is not None else None
+                    value = serde.decode(
+                        schema, msg.value(), topic=topic, partition=partition, offset=msg.offset()
+                    )
+                    yield Stored(partition, msg.offset(), key, value, header_map(msg.headers()))
+    finally:
+        consumer.close()
