@@ -157,3 +157,14 @@ def test_two_independent_fleets_publish_identical_authoritative_output(fleet_fac
         )
         outputs.append("\n".join(projected).encode())
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("topic", ["market.buffer", "market.raw"])
+def test_pipeline_replay_from_buffer_or_raw_matches(recorded, topic):
+    fleet, records = recorded
+    done = _cli(fleet, "replay", "--topic", topic)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["matched"] == len(records) and report["extra"] == 0
+    changed = _cli(fleet, "replay", "--topic", topic, env={"REGIME_FLEET_ENGINE__PROGRESS_REQUIRED": "4"})
+    assert changed.returncode == 1

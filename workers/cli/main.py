@@ -118,31 +118,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from workers.runtime.reader import TopicError
 
     settings = _settings(args)
-    if args.topic != "engine.runs":
+    if args.topic not in ("engine.runs", "market.buffer", "market.raw"):
         print(
-            f"regime-fleet: error: replay of {args.topic!r} is not supported yet; use --topic engine.runs",
+            f"regime-fleet: error: cannot replay {args.topic!r}: use engine.runs, market.buffer or market.raw",
             file=sys.stderr,
         )
         return 2
 
     def progress(done: int, total: int) -> None:
-        if done == total or done % 50 == 0:
-            print(
-                f"\rreplayed {done}/{total} runs",
-                end="\n" if done == total else "",
-                file=sys.stderr,
-                flush=True,
-            )
+        if done == total or done % 500 == 0:
+            end = "\n" if done == total else ""
+            print(f"\rreplay: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     try:
-        report = replay_engine_runs(
-            settings,
-            symbol=args.symbol,
-            start=args.from_ms,
-            end=args.to_ms,
-            output_topic=args.output_topic,
-            progress=progress,
-        )
+        if args.topic == "engine.runs":
+            report = replay_engine_runs(
+                settings,
+                symbol=args.symbol,
+                start=args.from_ms,
+                end=args.to_ms,
+                output_topic=args.output_topic,
+                progress=progress,
+            )
+        else:
+            from workers.replay.pipeline import replay_pipeline
+
+            report = replay_pipeline(settings, args.topic, symbol=args.symbol, progress=progress)
     except TopicError as exc:
         print(f"regime-fleet: error: {exc}", file=sys.stderr)
         return 2
@@ -220,7 +221,12 @@ def parser() -> argparse.ArgumentParser:
         "replay",
         help="re-run recorded work and compare with regime.events (exit 0 match, 1 diverge, 2 error)",
     )
-    rp.add_argument("--topic", required=True, help="engine.runs: re-execute the recorded EngineRunRecords")
+    rp.add_argument(
+        "--topic",
+        required=True,
+        help="engine.runs (re-execute recorded runs), market.buffer or "
+        "market.raw (re-run the pipeline from scratch, in process)",
+    )
     rp.add_argument("--symbol", help="only this symbol")
     rp.add_argument("--from", dest="from_ms", type=int, help="first engine_timestamp_ms")
     rp.add_argument("--to", dest="to_ms", type=int, help="last engine_timestamp_ms")

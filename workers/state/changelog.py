@@ -60,7 +60,9 @@ def restore(
             if position >= high:
                 break
             if time.monotonic() > deadline:
-                raise StoreError(f"restore of {topic}[{partition}] stuck at {position} < high watermark {high}")
+                raise StoreError(
+                    f"restore of {topic}[{partition}] stuck at {position} < high watermark {high}"
+                )
             changes: dict[str, bytes | None] = {}
             last_offset, last_source = None, None
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
@@ -70,7 +72,11 @@ def restore(
                     raise StoreError(f"restore of {topic}[{partition}] failed: {msg.error()}")
                 source = _source_offset(msg.headers())
                 last_offset = msg.offset()
-                if skip_source_offsets_from is not None and source is not None and source >= skip_source_offsets_from:
+                if (
+                    skip_source_offsets_from is not None
+                    and source is not None
+                    and source >= skip_source_offsets_from
+                ):
                     result.skipped += 1
                     continue
                 last_source = source if source is not None else last_source
@@ -78,10 +84,11 @@ def restore(
                 if key is None:
                     continue
                 name, value = key.decode(), msg.value()
-                if store.codec.checks_on_restore and value is not None:
-                    if not _accepted(store, changes, name, value, f"{topic}[{partition}]@{msg.offset()}"):
-                        result.skipped += 1
-                        continue
+                where = f"{topic}[{partition}]@{msg.offset()}"
+                checked = store.codec.checks_on_restore and value is not None
+                if checked and not _accepted(store, changes, name, value, where):
+                    result.skipped += 1
+                    continue
                 changes[name] = value
                 result.records += 1
             if last_offset is not None:
@@ -92,7 +99,9 @@ def restore(
     return result
 
 
-def _accepted(store: PartitionStore, changes: dict[str, bytes | None], key: str, value: bytes, where: str) -> bool:
+def _accepted(
+    store: PartitionStore, changes: dict[str, bytes | None], key: str, value: bytes, where: str
+) -> bool:
     codec = store.codec
     try:
         new = codec.decode(value)

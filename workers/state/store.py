@@ -104,7 +104,9 @@ class PartitionStore:
         raw = self._db.get(key.encode())
         return None if raw is None else int(raw)
 
-    def apply(self, changes: dict[str, bytes | None], *, changelog_offset: int | None, source_offset: int | None) -> None:
+    def apply(
+        self, changes: dict[str, bytes | None], *, changelog_offset: int | None, source_offset: int | None
+    ) -> None:
         """Write one checkpoint's changes and offsets atomically."""
         batch = WriteBatch(raw_mode=True)
         for key, value in changes.items():
