@@ -22,10 +22,12 @@ from workers.contracts.json_form import dumps
 from workers.demo.data import synthetic_intraday
 from workers.demo.fleet import LocalFleet
 from workers.ingest.app import build as build_ingest
+from workers.replay.engine_runs import replay_engine_runs
 from workers.runtime.admin import delete_topics, ensure_topics
 from workers.topology import load_topology
 
 from .measure import LatencyProbe, raw_copy, wait_for
+from .state import mode_throughput, restore_times
 
 PARTITIONS = 2
 SYMBOLS = 20
@@ -124,6 +126,20 @@ def run_bench(args: argparse.Namespace) -> int:
             results["latency_p99_ms"] = float(np.percentile(lat, 99)) if lat.size else None
         finally:
             results["worker_exit_codes"] = fleet.stop()
+
+        print("(d) replay of the recorded runs of (c)...", flush=True)
+        replay = replay_engine_runs(settings)
+        results["replay_runs_per_s"] = replay.runs / replay.seconds
+        results["replay_events_per_s"] = replay.events / replay.seconds
+        results["live_runs_per_s"] = (runs - SYMBOLS) / e2e_s
+        results["replay_live_ratio"] = results["replay_runs_per_s"] / results["live_runs_per_s"]
+        results["replay_matched"] = replay.ok
+
+        print("(e) state: restore of 10,000 symbols, hysteresis vs truth...", flush=True)
+        settings, topology = _fresh(f"bench{stamp}e.", root)
+        cleanup.append((settings, topology))
+        results.update(restore_times(settings))
+        results.update(mode_throughput(settings))
     finally:
         for settings, topology in cleanup:
             delete_topics(settings, [settings.topic(t) for t in topology.topics])
