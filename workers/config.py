@@ -21,6 +21,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from workers.runtime.retry import DOMAINS, RetryPolicy
+
 
 class ConfigError(Exception):
     """Configuration that cannot start a worker; the message names the key."""
@@ -112,6 +114,10 @@ class EngineSettings(BaseModel):
     fail_symbols: list[str] = Field(default_factory=list, description="Fault injection: runs of these fail.")
 
 
+def _default_retries() -> dict[str, RetryPolicy]:
+    return {domain: RetryPolicy() for domain in DOMAINS}
+
+
 class FleetSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REGIME_FLEET_", env_nested_delimiter="__", extra="forbid", yaml_file=None
@@ -124,6 +130,10 @@ class FleetSettings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
     scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+    retry: dict[str, RetryPolicy] = Field(default_factory=_default_retries, description="Per failure domain.")
+
+    def retry_policy(self, domain: str) -> RetryPolicy:
+        return self.retry.get(domain) or RetryPolicy()
 
     @classmethod
     def settings_customise_sources(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.engine.hysteresis_store import STORE, HysteresisCodec
 from workers.engine.processor import EngineProcessor, RunFailure
 from workers.runtime import clients
+from workers.runtime.retry import RetriesExhausted, retry
 from workers.runtime.worker import Worker
 from workers.topology import Topology
 
@@ -22,11 +23,16 @@ class BufferReader:
     """Reads one market.buffer record by (partition, offset), with a small LRU cache and retries."""
 
     def __init__(
-        self, settings: FleetSettings, serde: Serde, attempts: int = 3, cache_size: int = 1024
+        self,
+        settings: FleetSettings,
+        serde: Serde,
+        cache_size: int = 1024,
+        on_retry: Callable[[str], None] = lambda _domain: None,
     ) -> None:
         self.topic = settings.topic("market.buffer")
         self.serde = serde
-        self.attempts = attempts
+        self.policy = settings.retry_policy("buffer")
+        self.on_retry = on_retry
         self.consumer = Consumer(clients.reader_config(settings))
         self.cache: OrderedDict[tuple[int, int], Mapping[str, Any]] = OrderedDict()
         self.cache_size = cache_size
@@ -36,26 +42,26 @@ class BufferReader:
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                value = self._read(partition, offset)
-            except RunFailure:
-                raise
-            except Exception as exc:  # transient broker trouble: back off and retry
-                last = str(exc)
-                time.sleep(0.1 * 2 ** (attempt - 1))
-                continue
-            self.cache[key] = value
-            if len(self.cache) > self.cache_size:
-                self.cache.popitem(last=False)
-            return value
-        raise RunFailure(
-            "buffer",
-            "BUFFER_READ_FAILED",
-            f"{self.topic}[{partition}]@{offset}: {last}",
-            self.attempts,
-        )
+        try:
+            # RunFailure is final (deleted, not a record); anything else is transient.
+            value = retry(
+                self.policy,
+                "buffer",
+                lambda: self._read(partition, offset),
+                retry_on=(RuntimeError, KafkaException),
+                on_retry=self.on_retry,
+            )
+        except RetriesExhausted as exc:
+            raise RunFailure(
+                "buffer",
+                "BUFFER_READ_FAILED",
+                f"{self.topic}[{partition}]@{offset}: {exc.last}",
+                exc.attempts,
+            ) from exc
+        self.cache[key] = value
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return value
 
     def _read(self, partition: int, offset: int) -> Mapping[str, Any]:
         low, _high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
@@ -98,4 +104,6 @@ def build(settings: FleetSettings, topology: Topology) -> Worker:
     reader = BufferReader(settings, serde)
     processor = EngineProcessor(settings.engine, reader)
     processor.store_codecs = {STORE: HysteresisCodec(serde)}
-    return Worker(settings, topology, processor, serde=serde)
+    worker = Worker(settings, topology, processor, serde=serde)
+    reader.on_retry = lambda domain: worker.metrics.retries.labels(domain).inc()
+    return worker
