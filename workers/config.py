@@ -93,11 +93,13 @@ class IngestSettings(BaseModel):
     dedupe_window: int = Field(10_000, ge=0, description="Recent event_ids remembered per partition.")
     min_event_ts_ms: int = 315_532_800_000  # 1980-01-01
     max_event_ts_ms: int = 4_102_444_800_000  # 2100-01-01
+    buffer_capacity: int = Field(0, ge=0, description="Pause when the scheduler lags more records (0: off).")
 
 
 class SchedulerSettings(BaseModel):
     mode: Literal["boundary", "timer"] = "boundary"
     interval_ms: int = Field(60_000, ge=1)
+    max_inflight_runs: int = Field(0, ge=0, description="Pause when the publisher lags more runs (0: off).")
 
 
 class EngineSettings(BaseModel):

@@ -8,6 +8,7 @@ from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.ingest.processor import DLQ, IngestProcessor
 from workers.runtime import clients
+from workers.runtime.backpressure import Downstream
 from workers.runtime.worker import Worker
 from workers.topology import Topology
 
@@ -51,6 +52,18 @@ class IngestApp(IngestProcessor):
 def build(settings: FleetSettings, topology: Topology) -> Worker:
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     app = IngestApp(settings, serde)
-    worker = Worker(settings, topology, app, serde=serde, dead_letter_topic=DLQ)
+    capacity = settings.ingest.buffer_capacity
+    downstream = (
+        Downstream(
+            settings.group("scheduler"),
+            settings.topic("market.buffer"),
+            capacity,
+            capacity // 2,
+            "scheduler lags on market.buffer",
+        )
+        if capacity
+        else None
+    )
+    worker = Worker(settings, topology, app, serde=serde, dead_letter_topic=DLQ, downstream=downstream)
     app.on_duplicate = worker.metrics.duplicates.labels("ingest").inc
     return worker

@@ -25,7 +25,8 @@ class WorkerStatus:
     assignment: list[str] = field(default_factory=list)
     last_poll_monotonic: float = field(default_factory=time.monotonic)
     last_error: str = ""
-    pause_reasons: dict[str, str] = field(default_factory=dict)
+    pause_reasons: dict[str, str] = field(default_factory=dict)  # failures: not ready
+    backpressure: str = ""  # paused for a slow downstream: still ready
     stale_after_s: float = 60.0
 
     def set_lifecycle(self, state: str) -> None:
@@ -47,6 +48,7 @@ class WorkerStatus:
             "assignment": self.assignment,
             "last_poll_age_s": round(time.monotonic() - self.last_poll_monotonic, 3),
             "pause_reasons": self.pause_reasons,
+            "backpressure": self.backpressure,
             "last_error": self.last_error,
             "healthy": self.healthy(),
             "ready": self.ready(),

@@ -103,6 +103,12 @@ class WorkerMetrics:
             registry=r,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.backpressure_pauses = Counter(
+            "regime_fleet_backpressure_pauses",
+            "Pauses for a lagging downstream group.",
+            ["worker"],
+            registry=r,
+        )
         self.retries = Counter("regime_fleet_retries", "Retries by failure domain.", ["domain"], registry=r)
         self.lifecycle = Gauge(
             "regime_fleet_lifecycle_state",

@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.runtime import clients
+from workers.runtime.backpressure import BackpressureGauge, Downstream
 from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.records import Output, Processor, Record, dead_letter, header_map
@@ -50,6 +51,7 @@ class Worker:
         serde: Serde | None = None,
         clock: Callable[[], float] = time.time,
         dead_letter_topic: str = FLEET_DLQ,
+        downstream: Downstream | None = None,
     ) -> None:
         self.settings = settings
         self.topology = topology
@@ -76,6 +78,8 @@ class Worker:
         self.producer: Producer | None = None
         self._children: dict[tuple[int, str], Any] = {}
         self._persist_failures: dict[int, int] = {}
+        self._downstream = downstream
+        self._gauge: BackpressureGauge | None = None
         self._paused_until: dict[int, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -151,6 +155,9 @@ class Worker:
         if self.producer is not None:
             self.producer.flush(10)
             self.producer = None
+        if self._gauge is not None:
+            self._gauge.close()
+            self._gauge = None
 
     def _check_copartitioned(self) -> None:
         from confluent_kafka.admin import AdminClient
@@ -179,6 +186,7 @@ class Worker:
         assert self.consumer is not None
         rt = self.settings.runtime
         self._resume_due()
+        self._apply_backpressure()
         msgs = self.consumer.consume(num_messages=rt.batch_size, timeout=rt.poll_timeout_ms / 1000)
         self.status.last_poll_monotonic = time.monotonic()
         if msgs:
@@ -409,6 +417,26 @@ class Worker:
                 self._persist_failures[p] = self.settings.runtime.persist_max_attempts - 1
                 self.consumer.resume(self._input_partitions(p))
                 self.log.info("partition_resumed", partition=p, domain="state")
+
+    def _apply_backpressure(self) -> None:
+        if self._downstream is None or self.consumer is None:
+            return
+        if self._gauge is None:
+            self._gauge = BackpressureGauge(self.settings, self._downstream)
+        change = self._gauge.check()
+        if change is True:
+            self.metrics.backpressure_pauses.labels(self.processor.name).inc()
+            self.status.backpressure = (
+                f"{self._downstream.reason}: lag {self._gauge.lag} > {self._downstream.high}"
+            )
+            self.log.info("backpressure_pause", lag=self._gauge.lag, bound=self._downstream.high)
+        elif change is False:
+            self.status.backpressure = ""
+            failed = set(self._paused_until)  # partitions paused for a failure stay paused
+            self.consumer.resume([tp for tp in self.consumer.assignment() if tp.partition not in failed])
+            self.log.info("backpressure_resume", lag=self._gauge.lag, bound=self._downstream.low)
+        if self._gauge.paused:
+            self.consumer.pause(self.consumer.assignment())  # again after any rebalance
 
     def _input_partitions(self, partition: int) -> list[TopicPartition]:
         return [TopicPartition(self.settings.topic(t), partition) for t in self.spec.inputs]
