@@ -14,8 +14,10 @@ from workers.contracts import DecodeError, Serde
 from workers.engine.hysteresis_store import STORE, HysteresisCodec
 from workers.engine.processor import EngineProcessor, RunFailure
 from workers.runtime import clients
+from workers.runtime.records import Output, Record
 from workers.runtime.retry import RetriesExhausted, retry
 from workers.runtime.worker import Worker
+from workers.state.store import StoreView
 from workers.topology import Topology
 
 
@@ -99,11 +101,35 @@ class BufferReader:
         self.consumer.close()
 
 
+class TimedEngine(EngineProcessor):
+    """The engine core with its run time exported (regime_fleet_engine_run_seconds)."""
+
+    run_seconds: Any = None
+
+    def process(self, record: Record, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
+        started = time.perf_counter()
+        outputs = super().process(record, stores, now_ms)
+        if outputs and self.run_seconds is not None:  # status records come back and do nothing
+            self.run_seconds.observe(time.perf_counter() - started)
+        return outputs
+
+
 def build(settings: FleetSettings, topology: Topology) -> Worker:
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     reader = BufferReader(settings, serde)
-    processor = EngineProcessor(settings.engine, reader)
+    processor = TimedEngine(settings.engine, reader)
     processor.store_codecs = {STORE: HysteresisCodec(serde)}
-    worker = Worker(settings, topology, processor, serde=serde)
+    worker = Worker(settings, topology, processor, serde=serde, observe=lambda out: _observe(worker, out))
     reader.on_retry = lambda domain: worker.metrics.retries.labels(domain).inc()
+    processor.run_seconds = worker.metrics.run_seconds
     return worker
+
+
+def _observe(worker: Worker, out: Output) -> None:
+    if out.topic == "engine.runs" and isinstance(out.value, Mapping):
+        worker.metrics.runs.labels(out.value["status"]).inc()
+    elif (
+        isinstance(out.value, Mapping)
+        and (out.value.get("hysteresis_decision") or {}).get("decision") == "SWITCH"
+    ):
+        worker.metrics.switches.inc()

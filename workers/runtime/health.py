@@ -27,6 +27,7 @@ class WorkerStatus:
     last_error: str = ""
     pause_reasons: dict[str, str] = field(default_factory=dict)  # failures: not ready
     backpressure: str = ""  # paused for a slow downstream: still ready
+    partitions: dict[str, dict[str, int]] = field(default_factory=dict)  # position and lag
     stale_after_s: float = 60.0
 
     def set_lifecycle(self, state: str) -> None:
@@ -49,6 +50,7 @@ class WorkerStatus:
             "last_poll_age_s": round(time.monotonic() - self.last_poll_monotonic, 3),
             "pause_reasons": self.pause_reasons,
             "backpressure": self.backpressure,
+            "partitions": self.partitions,
             "last_error": self.last_error,
             "healthy": self.healthy(),
             "ready": self.ready(),

@@ -81,6 +81,9 @@ class WorkerMetrics:
             "regime_fleet_engine_runs", "Engine runs by final status.", ["status"], registry=r
         )
         self.run_seconds = Histogram("regime_fleet_engine_run_seconds", "Engine run time.", [], registry=r)
+        self.switches = Counter(
+            "regime_fleet_hysteresis_switches", "Confirmed regime switches.", [], registry=r
+        )
         self.restore_seconds = Histogram(
             "regime_fleet_state_restore_seconds",
             "Store restore time.",
@@ -98,7 +101,7 @@ class WorkerMetrics:
         )
         self.e2e_latency = Histogram(
             "regime_fleet_end_to_end_latency_seconds",
-            "Buffer append to publish.",
+            "Event time (engine_timestamp_ms) to publish.",
             [],
             registry=r,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

@@ -52,6 +52,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         dead_letter_topic: str = FLEET_DLQ,
         downstream: Downstream | None = None,
+        observe: Callable[[Output], None] | None = None,
     ) -> None:
         self.settings = settings
         self.topology = topology
@@ -79,6 +80,8 @@ class Worker:
         self._children: dict[tuple[int, str], Any] = {}
         self._persist_failures: dict[int, int] = {}
         self._downstream = downstream
+        self._observe = observe
+        self._lag_due = 0.0
         self._gauge: BackpressureGauge | None = None
         self._paused_until: dict[int, float] = {}
 
@@ -196,6 +199,7 @@ class Worker:
             self.metrics.batch_size.labels(self.processor.name).observe(len(msgs))
             self.metrics.batch_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
         self._punctuate()
+        self._update_lag()
         if self._in_txn and (time.monotonic() - self._txn_started) * 1000 >= rt.commit_interval_ms:
             self._checkpoint()
 
@@ -302,6 +306,8 @@ class Worker:
                 **kwargs,
             )
             self._counter(self.metrics.produced, out.topic).inc()
+            if self._observe is not None:
+                self._observe(out)
 
     def _counter(self, metric: Any, topic: str) -> Any:
         """Per-topic metric children, cached: labels() costs more than the increment."""
@@ -417,6 +423,22 @@ class Worker:
                 self._persist_failures[p] = self.settings.runtime.persist_max_attempts - 1
                 self.consumer.resume(self._input_partitions(p))
                 self.log.info("partition_resumed", partition=p, domain="state")
+
+    def _update_lag(self) -> None:
+        """Position and lag per assigned partition, once a second, from cached watermarks."""
+        now = time.monotonic()
+        if self.consumer is None or now < self._lag_due:
+            return
+        self._lag_due = now + 1.0
+        assigned = self.consumer.assignment()
+        partitions = {}
+        for tp in self.consumer.position(assigned) if assigned else []:
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
+            lag = max(0, high - tp.offset) if tp.offset >= 0 and high >= 0 else 0
+            topic = self._topic_names.get(tp.topic, tp.topic)
+            self.metrics.lag.labels(self.processor.name, topic, str(tp.partition)).set(lag)
+            partitions[f"{topic}[{tp.partition}]"] = {"position": tp.offset, "lag": lag}
+        self.status.partitions = partitions
 
     def _apply_backpressure(self) -> None:
         if self._downstream is None or self.consumer is None:
