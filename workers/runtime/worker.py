@@ -35,6 +35,8 @@ from workers.state.store import PartitionStore, StoreCorruption, StoreView
 from workers.topology import Topology
 
 FLEET_DLQ = "fleet.dlq"
+# The failure domain of a checkpoint that carries no store changes, by worker.
+OUTPUT_DOMAIN = {"ingest": "buffer", "scheduler": "state", "engine": "engine", "publisher": "publish"}
 
 
 class WorkerError(RuntimeError):
@@ -351,14 +353,16 @@ class Worker:
             return
         assert self.producer is not None and self.consumer is not None
         started = time.perf_counter()
-        faulted = self._injected_persist_faults()
-        if faulted:
-            self._persist_failed(faulted, "injected persist fault (runtime.fault_file)")
-            return
+        for domain, faulted in self._injected_faults().items():
+            if faulted:
+                self._checkpoint_failed(faulted, domain, f"injected {domain} fault (runtime.fault_file)")
+                return
         changes = self._produce_changelogs()  # step 2
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
         try:
-            self.producer.flush(30)  # step 3
+            undelivered = self.producer.flush(30)  # step 3
+            if undelivered:
+                self._delivery_errors.append(f"{undelivered} records still undelivered after 30 s")
             if self._delivery_errors:
                 raise KafkaException(KafkaError(KafkaError._FAIL, "; ".join(self._delivery_errors[:3])))
             if self.eos:  # step 4
@@ -370,8 +374,9 @@ class Worker:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             self._abort(exc)
-            if changes:
-                self._persist_failed({p for _, p in changes}, str(exc))
+            failed = {p for _, p in changes} | {tp.partition for tp in offsets}
+            domain = "state" if changes else OUTPUT_DOMAIN.get(self.processor.name, "publish")
+            self._checkpoint_failed(failed, domain, str(exc))
             return
         for (store, partition), (pending, source) in changes.items():  # step 5
             changelog = self.settings.topic(self.spec.stores[store])
@@ -383,37 +388,54 @@ class Worker:
         self._in_txn = False
         self._next_offsets.clear()
         self._delivery_errors.clear()
-        for partition in {p for _, p in changes}:
+        for partition in {p for _, p in changes} | {tp.partition for tp in offsets}:
             self._persist_failures.pop(partition, None)
             if partition not in self._paused_until:
                 self.status.pause_reasons.pop(f"partition {partition}", None)
+        if self.status.lifecycle == "degraded" and not self.status.pause_reasons:
+            self.status.set_lifecycle("running")
+            self.log.info("worker_recovered", lifecycle="running")
         self.metrics.commit_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
 
     # -- state failure domain: nothing is published without its state ------------------
 
-    def _injected_persist_faults(self) -> set[int]:
+    def _injected_faults(self) -> dict[str, set[int]]:
+        """Test hook: `persist:<p>` fails checkpoints with store changes for partition p,
+        `produce:<p>` any checkpoint of partition p (`*` = every partition)."""
         fault_file = self.settings.runtime.fault_file
         if fault_file is None or not Path(fault_file).exists():
-            return set()
+            return {}
         lines = Path(fault_file).read_text().split()
         dirty = {p for (_, p), view in self._views.items() if view.pending}
-        return {p for p in dirty if f"persist:{p}" in lines or "persist:*" in lines}
+        batch = {p for _, p in self._next_offsets} | dirty
 
-    def _persist_failed(self, partitions: set[int], reason: str) -> None:
-        """Abort the checkpoint; after persist_max_attempts in a row, pause the partition."""
+        def hit(kind: str, candidates: set[int]) -> set[int]:
+            return {p for p in candidates if f"{kind}:{p}" in lines or f"{kind}:*" in lines}
+
+        return {
+            "state": hit("persist", dirty),
+            OUTPUT_DOMAIN.get(self.processor.name, "publish"): hit("produce", batch),
+        }
+
+    def _checkpoint_failed(self, partitions: set[int], domain: str, reason: str) -> None:
+        """Abort the checkpoint; after persist_max_attempts in a row, pause the partition
+        (not ready; retried every persist_retry_s). Ingest fails fast: it also turns degraded."""
         if self._in_txn:
             self._abort(KafkaException(KafkaError(KafkaError._FAIL, reason)))
         rt = self.settings.runtime
         for p in partitions:
             self._persist_failures[p] = self._persist_failures.get(p, 0) + 1
-            self.metrics.retries.labels("state").inc()
+            self.metrics.retries.labels(domain).inc()
             if self._persist_failures[p] >= rt.persist_max_attempts and self.consumer is not None:
                 self.consumer.pause(self._input_partitions(p))
                 self._paused_until[p] = time.monotonic() + rt.persist_retry_s
                 self.status.pause_reasons[f"partition {p}"] = (
-                    f"state persist failed {self._persist_failures[p]}x: {reason}"
+                    f"{domain}: checkpoint failed {self._persist_failures[p]}x: {reason}"
                 )
-                self.log.error("partition_paused", partition=p, reason=reason, domain="state")
+                self.log.error("partition_paused", partition=p, reason=reason, domain=domain)
+                if self.processor.name == "ingest" and self.status.lifecycle == "running":
+                    self.status.set_lifecycle("degraded")
+                    self.log.error("worker_degraded", lifecycle="degraded", domain=domain)
 
     def _resume_due(self) -> None:
         now = time.monotonic()

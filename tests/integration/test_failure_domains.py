@@ -1,0 +1,85 @@
+"""One test per failure domain, faults injected by configuration hooks, never by mocks."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from tests.integration.expected import expected_runs
+from tests.integration.fleet import DAY_MS
+from workers.demo.data import index_events
+
+pytestmark = pytest.mark.integration
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _status(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def _events(days=30):
+    return [e for s in ("SPX", "NDX") for e in index_events(s, days=days, window=20)]
+
+
+def _wait(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except OSError:  # the worker's HTTP server is not up yet
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def test_engine_fault_publishes_failed_runs_and_processing_continues(fleet_factory):
+    fleet = fleet_factory()
+    events = _events()
+    runs = expected_runs(events, DAY_MS)
+    for w in ("ingest", "scheduler", "publisher"):
+        fleet.start(w)
+    fleet.start("engine", engine__fail_symbols='["NDX"]')
+    fleet.produce("market.raw", events)
+    records = fleet.consume("regime.events", 2 * sum(len(v) for v in runs.values()), timeout=90)
+    by_symbol = {s: [r["value"] for r in records if r["value"]["symbol"] == s] for s in runs}
+    assert {v["event_type"] for v in by_symbol["NDX"]} == {"EngineRunStarted", "EngineRunFailed"}
+    assert all(
+        v["error"]["code"] == "INJECTED_FAULT" and v["error"]["attempts"] == 3
+        for v in by_symbol["NDX"]
+        if v["error"]
+    )
+    assert {v["event_type"] for v in by_symbol["SPX"]} == {"EngineRunStarted", "EngineRunCompleted"}
+
+
+@pytest.mark.parametrize(("worker", "degrades"), [("ingest", True), ("publisher", False)])
+def test_output_failure_pauses_then_recovers_by_itself(fleet_factory, tmp_path, worker, degrades):
+    fault = tmp_path / "faults"
+    fault.write_text("produce:*\n")
+    fleet = fleet_factory(runtime__persist_retry_s="1")
+    port = _port()
+    for w in ("ingest", "scheduler", "engine", "publisher"):
+        extra = {"runtime__http_port": str(port), "runtime__fault_file": str(fault)} if w == worker else {}
+        fleet.start(w, **extra)
+    events = _events()
+    runs = sum(len(v) for v in expected_runs(events, DAY_MS).values())
+    fleet.produce("market.raw", events)
+    assert _wait(lambda: bool(_status(port)["pause_reasons"])), "the worker did not pause"
+    status = _status(port)
+    assert not status["ready"]
+    assert (status["lifecycle"] == "degraded") == degrades
+    assert fleet.consume("regime.events", 1, timeout=3) == []
+    fault.unlink()
+    records = fleet.consume("regime.events", 2 * runs, timeout=120)
+    assert len(records) == 2 * runs, "did not catch up after the fault cleared"
+    assert _wait(lambda: _status(port)["ready"] and _status(port)["lifecycle"] == "running")
