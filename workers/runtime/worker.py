@@ -15,7 +15,9 @@ the changelog (2, 3), then offsets are committed (4), then RocksDB is written (5
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -130,7 +132,17 @@ class Worker:
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.log.info("signal_received", signal=signal.Signals(signum).name, lifecycle=self.status.lifecycle)
+        if not self._stopping:
+            # The drain (batch, checkpoint, close) must finish inside the deadline.
+            deadline = self.settings.runtime.shutdown_deadline_s
+            watchdog = threading.Timer(deadline, self._drain_overdue, args=(deadline,))
+            watchdog.daemon = True
+            watchdog.start()
         self._stopping = True
+
+    def _drain_overdue(self, deadline: float) -> None:
+        self.log.error("drain_deadline_exceeded", deadline_s=deadline, lifecycle=self.status.lifecycle)
+        os._exit(3)
 
     def _start(self) -> None:
         self._check_copartitioned()
