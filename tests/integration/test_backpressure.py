@@ -43,7 +43,7 @@ def test_slow_publisher_pauses_scheduler_and_ingest_then_catches_up(fleet_factor
         ingest__buffer_capacity="500",
         runtime__batch_size="50",
     )
-    events = synthetic_intraday(6, 1200, snapshot_every=30, step_ms=2_000)
+    events = synthetic_intraday(6, 4000, snapshot_every=30, step_ms=2_000)
     runs = sum(len(v) for v in expected_runs(events, INTERVAL).values())
     ports = {"ingest": _port(), "scheduler": _port()}
     procs = {w: fleet.start(w, runtime__http_port=str(ports[w])) for w in ("ingest", "scheduler")}

@@ -118,7 +118,7 @@ def test_persist_failure_halts_publishing_until_it_clears(fleet_factory, tmp_pat
     assert fleet.consume("regime.events", 1, timeout=3) == [], "published without persisted state"
     code, _ = _get(port, "/readyz")
     status = json.loads(_get(port, "/status")[1])
-    assert code == 503 and any("persist" in r for r in status["pause_reasons"].values())
+    assert code == 503 and any(r.startswith("state:") for r in status["pause_reasons"].values())
     fault.unlink()
     got = _published(fleet, 3 * len(want))
     assert decisions(got) == want

@@ -19,8 +19,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -28,12 +27,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.runtime import clients
-from workers.runtime.backpressure import BackpressureGauge, Downstream
+from workers.runtime.backpressure import Downstream
 from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.observability import WorkerMetrics, get_logger
+from workers.runtime.pauses import PauseControl
 from workers.runtime.records import Output, Processor, Record, dead_letter, header_map
-from workers.state.changelog import SOURCE_OFFSET_HEADER, restore
-from workers.state.store import PartitionStore, StoreCorruption, StoreView
+from workers.runtime.stores import AssignedStores, Changes
+from workers.state.changelog import SOURCE_OFFSET_HEADER
+from workers.state.store import StoreCorruption
 from workers.topology import Topology
 
 FLEET_DLQ = "fleet.dlq"
@@ -71,8 +72,6 @@ class Worker:
         self.status = WorkerStatus(worker=processor.name, group=self.group, metrics=self.metrics)
         self.log = get_logger(worker=processor.name, group_id=self.group)
         self._stopping = False
-        self._stores: dict[tuple[str, int], PartitionStore] = {}
-        self._views: dict[tuple[str, int], StoreView] = {}
         self._next_offsets: dict[tuple[str, int], int] = {}
         self._in_txn = False
         self._txn_started = 0.0
@@ -82,12 +81,12 @@ class Worker:
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self._children: dict[tuple[int, str], Any] = {}
-        self._persist_failures: dict[int, int] = {}
-        self._downstream = downstream
         self._observe = observe
-        self._lag_due = 0.0
-        self._gauge: BackpressureGauge | None = None
-        self._paused_until: dict[int, float] = {}
+        self.stores = AssignedStores(settings, self.spec, processor, self.group, self.metrics, self.log)
+        self._output_domain = OUTPUT_DOMAIN.get(processor.name, "publish")
+        self.pauses = PauseControl(
+            settings, self.spec, self.status, self.metrics, self.log, downstream, self._topic_names
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -167,14 +166,11 @@ class Worker:
             except Exception as exc:
                 self.log.warning("consumer_close_failed", error=str(exc))
             self.consumer = None
-        for key in list(self._stores):
-            self._close_store(key)
+        self.stores.close()
         if self.producer is not None:
             self.producer.flush(10)
             self.producer = None
-        if self._gauge is not None:
-            self._gauge.close()
-            self._gauge = None
+        self.pauses.close()
 
     def _check_copartitioned(self) -> None:
         from confluent_kafka.admin import AdminClient
@@ -202,8 +198,7 @@ class Worker:
     def poll_once(self) -> None:
         assert self.consumer is not None
         rt = self.settings.runtime
-        self._resume_due()
-        self._apply_backpressure()
+        self.pauses.tick(self.consumer)
         msgs = self.consumer.consume(num_messages=rt.batch_size, timeout=rt.poll_timeout_ms / 1000)
         self.status.last_poll_monotonic = time.monotonic()
         if msgs:
@@ -213,7 +208,6 @@ class Worker:
             self.metrics.batch_size.labels(self.processor.name).observe(len(msgs))
             self.metrics.batch_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
         self._punctuate()
-        self._update_lag()
         if self._in_txn and (time.monotonic() - self._txn_started) * 1000 >= rt.commit_interval_ms:
             self._checkpoint()
 
@@ -245,7 +239,7 @@ class Worker:
             self._next_offsets[(msg.topic(), partition)] = offset + 1
             return
         record = Record(topic, partition, offset, key, value, headers, raw, ts)
-        views = self._views_for(partition)
+        views = self.stores.views_for(partition)
         for view in views.values():
             view.begin_record()
         try:
@@ -274,7 +268,7 @@ class Worker:
             return
         now_ms = int(self.clock() * 1000)
         for partition in sorted({p for _, p in self._assigned_partitions()}):
-            outputs = punctuate(partition, self._views_for(partition), now_ms)
+            outputs = punctuate(partition, self.stores.views_for(partition), now_ms)
             if outputs:
                 self._begin()
                 self._emit(outputs, partition)
@@ -282,13 +276,6 @@ class Worker:
     def _assigned_partitions(self) -> list[tuple[str, int]]:
         assert self.consumer is not None
         return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
-
-    def _views_for(self, partition: int) -> Mapping[str, StoreView]:
-        return {
-            name: self._views[(name, partition)]
-            for name in self.processor.stores
-            if (name, partition) in self._views
-        }
 
     def _begin(self) -> None:
         if self._in_txn:
@@ -317,6 +304,7 @@ class Worker:
                 out.key.encode(),
                 value,
                 [(k, v.encode()) for k, v in out.headers.items()],
+                track=not self.eos,
                 **kwargs,
             )
             self._counter(self.metrics.produced, out.topic).inc()
@@ -337,14 +325,19 @@ class Worker:
         key: bytes,
         value: bytes | None,
         headers: list[tuple[str, bytes]],
+        *,
+        track: bool,
         **kwargs: Any,
     ) -> None:
+        """Produce, waiting (never dropping) while the local queue is full. `track` asks for a
+        delivery report: needed for changelog offsets, and for outputs in at-least-once mode
+        (under a transaction a failed delivery fails the commit by itself)."""
         assert self.producer is not None
+        if track:
+            kwargs["on_delivery"] = self._on_delivery
         while True:
             try:
-                self.producer.produce(
-                    topic, value, key, headers=headers, on_delivery=self._on_delivery, **kwargs
-                )
+                self.producer.produce(topic, value, key, headers=headers, **kwargs)
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: wait for deliveries, never drop
@@ -365,11 +358,16 @@ class Worker:
             return
         assert self.producer is not None and self.consumer is not None
         started = time.perf_counter()
-        for domain, faulted in self._injected_faults().items():
+        dirty = self.stores.dirty()
+        batch = {p for _, p in self._next_offsets}
+        for domain, faulted in self.pauses.injected_faults(dirty, batch, self._output_domain).items():
             if faulted:
-                self._checkpoint_failed(faulted, domain, f"injected {domain} fault (runtime.fault_file)")
+                self._abort(KafkaException(KafkaError(KafkaError._FAIL, f"injected {domain} fault")))
+                self.pauses.failed(
+                    self.consumer, faulted, domain, f"injected {domain} fault (runtime.fault_file)"
+                )
                 return
-        changes = self._produce_changelogs()  # step 2
+        changes, sources = self._produce_changelogs()  # step 2
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
         try:
             undelivered = self.producer.flush(30)  # step 3
@@ -387,131 +385,26 @@ class Worker:
         except KafkaException as exc:
             self._abort(exc)
             failed = {p for _, p in changes} | {tp.partition for tp in offsets}
-            domain = "state" if changes else OUTPUT_DOMAIN.get(self.processor.name, "publish")
-            self._checkpoint_failed(failed, domain, str(exc))
+            self.pauses.failed(self.consumer, failed, "state" if changes else self._output_domain, str(exc))
             return
-        for (store, partition), (pending, source) in changes.items():  # step 5
-            changelog = self.settings.topic(self.spec.stores[store])
-            self._stores[(store, partition)].apply(
-                pending,
-                changelog_offset=self._changelog_offsets.get((changelog, partition)),
-                source_offset=source,
-            )
+        self.stores.apply(changes, self._changelog_offsets, sources)  # step 5
         self._in_txn = False
         self._next_offsets.clear()
         self._delivery_errors.clear()
-        for partition in {p for _, p in changes} | {tp.partition for tp in offsets}:
-            self._persist_failures.pop(partition, None)
-            if partition not in self._paused_until:
-                self.status.pause_reasons.pop(f"partition {partition}", None)
-        if self.status.lifecycle == "degraded" and not self.status.pause_reasons:
-            self.status.set_lifecycle("running")
-            self.log.info("worker_recovered", lifecycle="running")
+        self.pauses.succeeded({p for _, p in changes} | {tp.partition for tp in offsets})
         self.metrics.commit_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
 
-    # -- state failure domain: nothing is published without its state ------------------
-
-    def _injected_faults(self) -> dict[str, set[int]]:
-        """Test hook: `persist:<p>` fails checkpoints with store changes for partition p,
-        `produce:<p>` any checkpoint of partition p (`*` = every partition)."""
-        fault_file = self.settings.runtime.fault_file
-        if fault_file is None or not Path(fault_file).exists():
-            return {}
-        lines = Path(fault_file).read_text().split()
-        dirty = {p for (_, p), view in self._views.items() if view.pending}
-        batch = {p for _, p in self._next_offsets} | dirty
-
-        def hit(kind: str, candidates: set[int]) -> set[int]:
-            return {p for p in candidates if f"{kind}:{p}" in lines or f"{kind}:*" in lines}
-
-        return {
-            "state": hit("persist", dirty),
-            OUTPUT_DOMAIN.get(self.processor.name, "publish"): hit("produce", batch),
-        }
-
-    def _checkpoint_failed(self, partitions: set[int], domain: str, reason: str) -> None:
-        """Abort the checkpoint; after persist_max_attempts in a row, pause the partition
-        (not ready; retried every persist_retry_s). Ingest fails fast: it also turns degraded."""
-        if self._in_txn:
-            self._abort(KafkaException(KafkaError(KafkaError._FAIL, reason)))
-        rt = self.settings.runtime
-        for p in partitions:
-            self._persist_failures[p] = self._persist_failures.get(p, 0) + 1
-            self.metrics.retries.labels(domain).inc()
-            if self._persist_failures[p] >= rt.persist_max_attempts and self.consumer is not None:
-                self.consumer.pause(self._input_partitions(p))
-                self._paused_until[p] = time.monotonic() + rt.persist_retry_s
-                self.status.pause_reasons[f"partition {p}"] = (
-                    f"{domain}: checkpoint failed {self._persist_failures[p]}x: {reason}"
-                )
-                self.log.error("partition_paused", partition=p, reason=reason, domain=domain)
-                if self.processor.name == "ingest" and self.status.lifecycle == "running":
-                    self.status.set_lifecycle("degraded")
-                    self.log.error("worker_degraded", lifecycle="degraded", domain=domain)
-
-    def _resume_due(self) -> None:
-        now = time.monotonic()
-        for p, until in list(self._paused_until.items()):
-            if now >= until and self.consumer is not None:
-                del self._paused_until[p]
-                self._persist_failures[p] = self.settings.runtime.persist_max_attempts - 1
-                self.consumer.resume(self._input_partitions(p))
-                self.log.info("partition_resumed", partition=p, domain="state")
-
-    def _update_lag(self) -> None:
-        """Position and lag per assigned partition, once a second, from cached watermarks."""
-        now = time.monotonic()
-        if self.consumer is None or now < self._lag_due:
-            return
-        self._lag_due = now + 1.0
-        assigned = self.consumer.assignment()
-        partitions = {}
-        for tp in self.consumer.position(assigned) if assigned else []:
-            _low, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
-            lag = max(0, high - tp.offset) if tp.offset >= 0 and high >= 0 else 0
-            topic = self._topic_names.get(tp.topic, tp.topic)
-            self.metrics.lag.labels(self.processor.name, topic, str(tp.partition)).set(lag)
-            partitions[f"{topic}[{tp.partition}]"] = {"position": tp.offset, "lag": lag}
-        self.status.partitions = partitions
-
-    def _apply_backpressure(self) -> None:
-        if self._downstream is None or self.consumer is None:
-            return
-        if self._gauge is None:
-            self._gauge = BackpressureGauge(self.settings, self._downstream)
-        change = self._gauge.check()
-        if change is True:
-            self.metrics.backpressure_pauses.labels(self.processor.name).inc()
-            self.status.backpressure = (
-                f"{self._downstream.reason}: lag {self._gauge.lag} > {self._downstream.high}"
-            )
-            self.log.info("backpressure_pause", lag=self._gauge.lag, bound=self._downstream.high)
-        elif change is False:
-            self.status.backpressure = ""
-            failed = set(self._paused_until)  # partitions paused for a failure stay paused
-            self.consumer.resume([tp for tp in self.consumer.assignment() if tp.partition not in failed])
-            self.log.info("backpressure_resume", lag=self._gauge.lag, bound=self._downstream.low)
-        if self._gauge.paused:
-            self.consumer.pause(self.consumer.assignment())  # again after any rebalance
-
-    def _input_partitions(self, partition: int) -> list[TopicPartition]:
-        return [TopicPartition(self.settings.topic(t), partition) for t in self.spec.inputs]
-
-    def _produce_changelogs(
-        self,
-    ) -> dict[tuple[str, int], tuple[dict[str, bytes | None], int | None]]:
-        taken = {}
-        for (store, partition), view in self._views.items():
-            pending = view.take_changes()
-            if not pending:
-                continue
-            source = max((o - 1 for (t, p), o in self._next_offsets.items() if p == partition), default=None)
-            topic = self.settings.topic(self.spec.stores[store])
+    def _produce_changelogs(self) -> tuple[Changes, dict[int, int | None]]:
+        changes = self.stores.take_changes()
+        sources: dict[int, int | None] = {}
+        for (store, partition), pending in changes.items():
+            source = max((o - 1 for (_, p), o in self._next_offsets.items() if p == partition), default=None)
+            sources[partition] = source
             headers = [(SOURCE_OFFSET_HEADER, str(source).encode())] if source is not None else []
             for key, value in pending.items():
-                self._produce(topic, key.encode(), value, headers, partition=partition)
-            taken[(store, partition)] = (pending, source)
-        return taken
+                topic = self.stores.changelog(store)
+                self._produce(topic, key.encode(), value, headers, track=True, partition=partition)
+        return changes, sources
 
     def _abort(self, exc: KafkaException) -> None:
         assert self.producer is not None and self.consumer is not None
@@ -525,8 +418,7 @@ class Worker:
                 self.producer.abort_transaction(30)
             except KafkaException as abort_exc:
                 raise WorkerError(f"abort failed: {abort_exc}") from abort_exc
-        for view in self._views.values():
-            view.discard()
+        self.stores.discard()
         self._in_txn = False
         self._next_offsets.clear()
         self._delivery_errors.clear()
@@ -551,15 +443,14 @@ class Worker:
         self.status.assignment = [f"{tp.topic}[{tp.partition}]" for tp in partitions]
         self.log.info("partitions_assigned", partitions=self.status.assignment)
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
-        reader = Consumer(clients.reader_config(self.settings)) if self.spec.stores else None
+        reader = Consumer(clients.reader_config(self.settings)) if self.stores.names else None
         try:
-            for tp in partitions:
-                source = self._open_stores(tp.partition, reader, committed.get((tp.topic, tp.partition), -1))
-                if (
-                    not self.eos
-                    and source is not None
-                    and source + 1 > committed.get((tp.topic, tp.partition), -1)
-                ):
+            for tp in partitions if reader is not None else []:
+                done = committed.get((tp.topic, tp.partition), -1)
+                source = self.stores.open(
+                    tp.partition, reader, skip_from=done if self.eos and done >= 0 else None
+                )
+                if not self.eos and source is not None and source + 1 > done:
                     tp.offset = source + 1  # at-least-once: the store already holds this work
         finally:
             if reader is not None:
@@ -568,44 +459,6 @@ class Worker:
         if hook is not None:
             hook(sorted(tp.partition for tp in partitions))
         consumer.assign(partitions)
-
-    def _open_stores(self, partition: int, reader: Consumer | None, committed: int) -> int | None:
-        source: int | None = None
-        for store, changelog in self.spec.stores.items():
-            if store not in self.processor.stores or (store, partition) in self._stores:
-                continue
-            rt = self.settings.runtime
-            path = Path(rt.state_dir) / self.group / store / str(partition)
-            ps = PartitionStore(
-                path,
-                codec=getattr(self.processor, "store_codecs", {}).get(store),
-                block_cache_mb=rt.rocksdb_block_cache_mb,
-                write_buffer_mb=rt.rocksdb_write_buffer_mb,
-            )
-            assert reader is not None
-            result = restore(
-                ps,
-                reader,
-                self.settings.topic(changelog),
-                partition,
-                skip_source_offsets_from=committed if self.eos and committed >= 0 else None,
-            )
-            self.metrics.restore_seconds.labels(self.processor.name, store).observe(result.seconds)
-            self.metrics.restore_records.labels(self.processor.name, store).inc(result.records)
-            self.log.info(
-                "store_restored",
-                store=store,
-                partition=partition,
-                records=result.records,
-                skipped=result.skipped,
-                full_rebuild=result.full_rebuild,
-                seconds=round(result.seconds, 3),
-            )
-            self._stores[(store, partition)] = ps
-            self._views[(store, partition)] = StoreView(ps)
-            stored_source = ps.meta("__meta__/source_offset")
-            source = stored_source if source is None else min(source, stored_source or -1)
-        return source
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.info("partitions_revoked", partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
@@ -616,20 +469,11 @@ class Worker:
         self.log.warning("partitions_lost", partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
         if self._in_txn and self.eos and self.producer is not None:
             self.producer.abort_transaction(30)
-        for view in self._views.values():
-            view.discard()
+        self.stores.discard()
         self._in_txn = False
         self._next_offsets.clear()
         self._release(partitions)
 
     def _release(self, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            for key in [k for k in self._stores if k[1] == tp.partition]:
-                self._close_store(key)
+        self.stores.release({tp.partition for tp in partitions})  # frees the RocksDB LOCK
         self.status.assignment = []
-
-    def _close_store(self, key: tuple[str, int]) -> None:
-        store = self._stores.pop(key, None)
-        self._views.pop(key, None)
-        if store is not None:
-            store.close()  # releases the RocksDB LOCK for the next owner

@@ -1,0 +1,140 @@
+"""When a worker stops consuming: partitions whose checkpoints keep failing, and the whole
+assignment while a downstream group lags (backpressure). Also the per-partition lag report.
+
+Failure pauses make the worker not ready and are retried every `persist_retry_s`; ingest
+also turns degraded (it fails fast). Backpressure pauses keep the worker ready.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from workers.config import FleetSettings
+from workers.runtime.backpressure import BackpressureGauge, Downstream
+from workers.runtime.health import WorkerStatus
+from workers.runtime.observability import WorkerMetrics
+from workers.topology import WorkerSpec
+
+
+class PauseControl:
+    def __init__(
+        self,
+        settings: FleetSettings,
+        spec: WorkerSpec,
+        status: WorkerStatus,
+        metrics: WorkerMetrics,
+        log: Any,
+        downstream: Downstream | None,
+        topic_names: dict[str, str],
+    ) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.status = status
+        self.metrics = metrics
+        self.log = log
+        self.downstream = downstream
+        self.topic_names = topic_names
+        self.gauge: BackpressureGauge | None = None
+        self.failures: dict[int, int] = {}
+        self.paused_until: dict[int, float] = {}
+        self.lag_due = 0.0
+
+    def injected_faults(self, dirty: set[int], batch: set[int], output_domain: str) -> dict[str, set[int]]:
+        """Test hook: `persist:<p>` fails checkpoints with store changes for partition p,
+        `produce:<p>` any checkpoint of partition p (`*` = every partition)."""
+        fault_file = self.settings.runtime.fault_file
+        if fault_file is None or not Path(fault_file).exists():
+            return {}
+        lines = Path(fault_file).read_text().split()
+
+        def hit(kind: str, candidates: set[int]) -> set[int]:
+            return {p for p in candidates if f"{kind}:{p}" in lines or f"{kind}:*" in lines}
+
+        return {"state": hit("persist", dirty), output_domain: hit("produce", batch | dirty)}
+
+    def failed(self, consumer: Consumer | None, partitions: set[int], domain: str, reason: str) -> None:
+        """A checkpoint of these partitions could not commit (it was aborted)."""
+        rt = self.settings.runtime
+        for p in partitions:
+            self.failures[p] = self.failures.get(p, 0) + 1
+            self.metrics.retries.labels(domain).inc()
+            if self.failures[p] < rt.persist_max_attempts or consumer is None:
+                continue
+            consumer.pause(self._inputs(p))
+            self.paused_until[p] = time.monotonic() + rt.persist_retry_s
+            self.status.pause_reasons[f"partition {p}"] = (
+                f"{domain}: checkpoint failed {self.failures[p]}x: {reason}"
+            )
+            self.log.error("partition_paused", partition=p, reason=reason, domain=domain)
+            if self.spec.name == "ingest" and self.status.lifecycle == "running":
+                self.status.set_lifecycle("degraded")
+                self.log.error("worker_degraded", lifecycle="degraded", domain=domain)
+
+    def succeeded(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self.failures.pop(p, None)
+            if p not in self.paused_until:
+                self.status.pause_reasons.pop(f"partition {p}", None)
+        if self.status.lifecycle == "degraded" and not self.status.pause_reasons:
+            self.status.set_lifecycle("running")
+            self.log.info("worker_recovered", lifecycle="running")
+
+    def tick(self, consumer: Consumer) -> None:
+        """Before each poll: retry due partitions, apply backpressure, refresh lag."""
+        now = time.monotonic()
+        for p, until in list(self.paused_until.items()):
+            if now >= until:
+                del self.paused_until[p]
+                self.failures[p] = (
+                    self.settings.runtime.persist_max_attempts - 1
+                )  # one more failure pauses again
+                consumer.resume(self._inputs(p))
+                self.log.info("partition_resumed", partition=p)
+        self._backpressure(consumer)
+        if now >= self.lag_due:
+            self.lag_due = now + 1.0
+            self._report_lag(consumer)
+
+    def close(self) -> None:
+        if self.gauge is not None:
+            self.gauge.close()
+            self.gauge = None
+
+    def _backpressure(self, consumer: Consumer) -> None:
+        if self.downstream is None:
+            return
+        if self.gauge is None:
+            self.gauge = BackpressureGauge(self.settings, self.downstream)
+        change = self.gauge.check()
+        if change is True:
+            self.metrics.backpressure_pauses.labels(self.spec.name).inc()
+            self.status.backpressure = (
+                f"{self.downstream.reason}: lag {self.gauge.lag} > {self.downstream.high}"
+            )
+            self.log.info("backpressure_pause", lag=self.gauge.lag, bound=self.downstream.high)
+        elif change is False:
+            self.status.backpressure = ""
+            failed = set(self.paused_until)  # partitions paused for a failure stay paused
+            consumer.resume([tp for tp in consumer.assignment() if tp.partition not in failed])
+            self.log.info("backpressure_resume", lag=self.gauge.lag, bound=self.downstream.low)
+        if self.gauge.paused:
+            consumer.pause(consumer.assignment())  # again after any rebalance
+
+    def _report_lag(self, consumer: Consumer) -> None:
+        """Position and lag per assigned partition, from cached watermarks."""
+        assigned = consumer.assignment()
+        partitions = {}
+        for tp in consumer.position(assigned) if assigned else []:
+            _low, high = consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
+            lag = max(0, high - tp.offset) if tp.offset >= 0 and high >= 0 else 0
+            topic = self.topic_names.get(tp.topic, tp.topic)
+            self.metrics.lag.labels(self.spec.name, topic, str(tp.partition)).set(lag)
+            partitions[f"{topic}[{tp.partition}]"] = {"position": tp.offset, "lag": lag}
+        self.status.partitions = partitions
+
+    def _inputs(self, partition: int) -> list[TopicPartition]:
+        return [TopicPartition(self.settings.topic(t), partition) for t in self.spec.inputs]
