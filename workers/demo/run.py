@@ -20,7 +20,7 @@ from workers.contracts.json_form import dumps
 from workers.demo.data import DAY_MS, index_events, synthetic_intraday
 from workers.demo.fleet import LocalFleet, group_lag
 from workers.runtime import clients
-from workers.runtime.admin import delete_topics, ensure_topics
+from workers.runtime.admin import ensure_topics
 from workers.topology import load_topology
 
 
@@ -61,9 +61,12 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         codes = fleet.stop()
     print(f"workers stopped: {codes}")
-    delete_topics(settings, [settings.topic(t) for t in topology.topics])
     ok = all(c == 0 for c in codes.values()) and summary["published"] > 0
     print("demo finished" if ok else "demo FAILED", flush=True)
+    print(f"\nThe topics stay for inspection (prefix {prefix!r}). Try:\n"
+          f"  kcat -b {bootstrap} -C -t {prefix}regime.events -f '%k %h\\n' -e | head\n"
+          f"  REGIME_FLEET_TOPIC_PREFIX={prefix} make replay TOPIC=engine.runs\n"
+          f"  REGIME_FLEET_TOPIC_PREFIX={prefix} .venv/bin/regime-fleet provenance verify", flush=True)
     return 0 if ok else 1
 
 
