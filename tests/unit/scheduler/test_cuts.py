@@ -91,3 +91,32 @@ def test_no_snapshot_gives_null():
 
 def test_run_ids_are_derived_not_random():
     assert _schedule([10, 150, 250]) == _schedule([10, 150, 250])
+
+
+def test_timer_mode_closes_every_open_cut_once_per_tick():
+    settings_ = FleetSettings(scheduler={"mode": "timer", "interval_ms": INTERVAL})
+    proc = SchedulerProcessor(settings_, "v")
+    view = StoreView(MemoryStore())
+    for seq, (symbol, ts) in enumerate([("A", 5), ("B", 7), ("A", 9)]):
+        event = {**_event(ts), "symbol": symbol}
+        assert (
+            proc.process(
+                Record("market.buffer", 0, seq, symbol, {"event": event, "correlation_id": ""}, {}),
+                {"cuts": view},
+                0,
+            )
+            == []
+        )
+    runs = [o.value for o in proc.punctuate(0, {"cuts": view}, now_ms=1_234)]
+    assert sorted(
+        (
+            r["symbol"],
+            r["engine_timestamp_ms"],
+            r["cut_kind"],
+            r["cut_start_ingest_seq"],
+            r["cut_end_ingest_seq"],
+        )
+        for r in runs
+    ) == [("A", 1200, "TIMER", 0, 2), ("B", 1200, "TIMER", 1, 1)]
+    assert proc.punctuate(0, {"cuts": view}, now_ms=1_250) == []  # same tick
+    assert proc.punctuate(0, {"cuts": view}, now_ms=1_300) == []  # nothing new to cut
