@@ -108,3 +108,29 @@ class Fleet:
             proc.wait(10)
         s = self.settings()
         delete_topics(s, [s.topic(t) for t in load_topology(s.partitions).topics])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """(status, body) of a worker endpoint; HTTP errors are answers too."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def worker_status(port: int) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(http_get(port, "/status")[1]))

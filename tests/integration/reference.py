@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.scheduler.test_cuts import MemoryStore
 from workers.config import FleetSettings
 from workers.engine.processor import EngineProcessor
 from workers.runtime.records import Record
 from workers.scheduler.processor import SchedulerProcessor
+from workers.state.memory import MemoryStore
 from workers.state.store import StoreView
 
 

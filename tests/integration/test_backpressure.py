@@ -3,30 +3,17 @@ Kafka, memory stays bounded, and everything catches up once the publisher runs a
 
 from __future__ import annotations
 
-import json
-import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.integration.expected import expected_runs
+from tests.integration.fleet import free_port, worker_status
 from workers.demo.data import synthetic_intraday
 
 pytestmark = pytest.mark.integration
 INTERVAL = 60_000
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
-        return json.loads(r.read())
 
 
 def _rss_mb(pid: int) -> float:
@@ -45,7 +32,7 @@ def test_slow_publisher_pauses_scheduler_and_ingest_then_catches_up(fleet_factor
     )
     events = synthetic_intraday(6, 4000, snapshot_every=30, step_ms=2_000)
     runs = sum(len(v) for v in expected_runs(events, INTERVAL).values())
-    ports = {"ingest": _port(), "scheduler": _port()}
+    ports = {"ingest": free_port(), "scheduler": free_port()}
     procs = {w: fleet.start(w, runtime__http_port=str(ports[w])) for w in ("ingest", "scheduler")}
     fleet.start("engine")  # the publisher stays down: the slowest possible downstream
     fleet.produce("market.raw", events)
@@ -55,7 +42,7 @@ def test_slow_publisher_pauses_scheduler_and_ingest_then_catches_up(fleet_factor
     rss = []
     while time.monotonic() < deadline and not all(seen.values()):
         for w in seen:
-            seen[w] = seen[w] or bool(_status(ports[w])["backpressure"])
+            seen[w] = seen[w] or bool(worker_status(ports[w])["backpressure"])
         rss += [_rss_mb(p.pid) for p in procs.values()]
         time.sleep(0.5)
     assert all(seen.values()), f"expected both to pause: {seen}"
@@ -66,10 +53,13 @@ def test_slow_publisher_pauses_scheduler_and_ingest_then_catches_up(fleet_factor
     buffered = len(fleet.consume("market.buffer", 1, timeout=3))
     assert buffered < len(events), "ingest should have stopped short of the whole input"
     assert max(rss) < 400, f"worker memory grew: {max(rss):.0f} MB"
-    assert _status(ports["scheduler"])["ready"], "backpressure is not a failure: still ready"
+    assert worker_status(ports["scheduler"])["ready"], "backpressure is not a failure: still ready"
 
     fleet.start("publisher")
     records = fleet.consume("regime.events", 2 * runs, timeout=180)
     assert len(records) == 2 * runs
     assert len(fleet.consume("market.buffer", len(events), timeout=30)) == len(events)
-    assert not _status(ports["ingest"])["backpressure"] and not _status(ports["scheduler"])["backpressure"]
+    assert (
+        not worker_status(ports["ingest"])["backpressure"]
+        and not worker_status(ports["scheduler"])["backpressure"]
+    )

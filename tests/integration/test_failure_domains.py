@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import time
-import urllib.request
 
 import pytest
 
 from tests.integration.expected import expected_runs
-from tests.integration.fleet import DAY_MS
+from tests.integration.fleet import DAY_MS, free_port, worker_status
 from workers.demo.data import index_events
 
 pytestmark = pytest.mark.integration
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
-        return json.loads(r.read())
 
 
 def _events(days=30):
@@ -67,19 +53,19 @@ def test_output_failure_pauses_then_recovers_by_itself(fleet_factory, tmp_path, 
     fault = tmp_path / "faults"
     fault.write_text("produce:*\n")
     fleet = fleet_factory(runtime__persist_retry_s="1")
-    port = _port()
+    port = free_port()
     for w in ("ingest", "scheduler", "engine", "publisher"):
         extra = {"runtime__http_port": str(port), "runtime__fault_file": str(fault)} if w == worker else {}
         fleet.start(w, **extra)
     events = _events()
     runs = sum(len(v) for v in expected_runs(events, DAY_MS).values())
     fleet.produce("market.raw", events)
-    assert _wait(lambda: bool(_status(port)["pause_reasons"])), "the worker did not pause"
-    status = _status(port)
+    assert _wait(lambda: bool(worker_status(port)["pause_reasons"])), "the worker did not pause"
+    status = worker_status(port)
     assert not status["ready"]
     assert (status["lifecycle"] == "degraded") == degrades
     assert fleet.consume("regime.events", 1, timeout=3) == []
     fault.unlink()
     records = fleet.consume("regime.events", 2 * runs, timeout=120)
     assert len(records) == 2 * runs, "did not catch up after the fault cleared"
-    assert _wait(lambda: _status(port)["ready"] and _status(port)["lifecycle"] == "running")
+    assert _wait(lambda: worker_status(port)["ready"] and worker_status(port)["lifecycle"] == "running")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import time
-import urllib.request
 from collections import Counter
 
 import pytest
 
+from tests.integration.fleet import free_port, http_get
 from tests.integration.reference import decisions, reference_events
 from workers.demo.data import index_events
 
@@ -89,40 +88,26 @@ def test_scale_engine_one_two_one_without_lock_errors_or_duplicates(fleet_factor
         assert "LOCK" not in fleet.log(name), fleet.log(name)[-2000:]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def test_persist_failure_halts_publishing_until_it_clears(fleet_factory, tmp_path):
     fault = tmp_path / "faults"
     fault.write_text("persist:*\n")
     fleet = fleet_factory(**HYSTERESIS, runtime__persist_retry_s="1")
     events = _events(days=40)
     want = _expect(fleet, events)
-    port = _free_port()
+    port = free_port()
     for worker in ("ingest", "scheduler", "publisher"):
         fleet.start(worker)
     fleet.start("engine", runtime__http_port=str(port), runtime__fault_file=str(fault))
     fleet.produce("market.raw", events)
     time.sleep(12)
     assert fleet.consume("regime.events", 1, timeout=3) == [], "published without persisted state"
-    code, _ = _get(port, "/readyz")
-    status = json.loads(_get(port, "/status")[1])
+    code, _ = http_get(port, "/readyz")
+    status = json.loads(http_get(port, "/status")[1])
     assert code == 503 and any(r.startswith("state:") for r in status["pause_reasons"].values())
     fault.unlink()
     got = _published(fleet, 3 * len(want))
     assert decisions(got) == want
     deadline = time.monotonic() + 20
-    while _get(port, "/readyz")[0] != 200 and time.monotonic() < deadline:
+    while http_get(port, "/readyz")[0] != 200 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _get(port, "/readyz")[0] == 200
+    assert http_get(port, "/readyz")[0] == 200

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.fleet import free_port, http_get
 from workers.demo.data import index_events
 
 pytestmark = pytest.mark.integration
@@ -21,17 +20,6 @@ SECRETS = {
     "kafka__ssl_key_password": "key-Hh27-secret",
     "kafka__schema_registry_basic_auth": "user:reg-Kk55-secret",
 }
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(port: int, path: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-        return r.read().decode()
 
 
 def _documented() -> dict[str, tuple[str, frozenset[str]]]:
@@ -50,7 +38,7 @@ def _documented() -> dict[str, tuple[str, frozenset[str]]]:
 
 def test_metrics_logs_and_secrets(fleet_factory):
     fleet = fleet_factory(engine__mode="hysteresis", **SECRETS)
-    ports = {w: _port() for w in WORKERS}
+    ports = {w: free_port() for w in WORKERS}
     for w in WORKERS:
         fleet.start(w, runtime__http_port=str(ports[w]))
     events = [e for s in ("SPX", "NDX") for e in index_events(s, days=15, window=20)]
@@ -61,7 +49,7 @@ def test_metrics_logs_and_secrets(fleet_factory):
     documented = _documented()
     scraped: dict[str, tuple[str, frozenset[str]]] = {}
     for w in WORKERS:
-        for family in text_string_to_metric_families(_get(ports[w], "/metrics")):
+        for family in text_string_to_metric_families(http_get(ports[w], "/metrics")[1]):
             if not family.name.startswith("regime_fleet_"):
                 continue
             labels = frozenset(k for s in family.samples for k in s.labels if k not in ("le", "quantile"))
@@ -80,7 +68,7 @@ def test_metrics_logs_and_secrets(fleet_factory):
     ):
         assert must in scraped, must
 
-    statuses = {w: json.loads(_get(ports[w], "/status")) for w in WORKERS}
+    statuses = {w: json.loads(http_get(ports[w], "/status")[1]) for w in WORKERS}
     assert all(s["lifecycle"] == "running" and s["ready"] for s in statuses.values())
     for w in WORKERS:
         assert fleet.stop(w) == 0

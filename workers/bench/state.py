@@ -18,11 +18,11 @@ from workers.engine.hysteresis_store import HysteresisCodec
 from workers.engine.processor import EngineProcessor
 from workers.regime.hysteresis import HysteresisState
 from workers.regime.persistence import to_record
-from workers.replay.engine_runs import MemoryStore
 from workers.runtime import clients
 from workers.runtime.records import Record
 from workers.state.changelog import restore
-from workers.state.store import PartitionStore, StoreView
+from workers.state.memory import MemoryStore
+from workers.state.store import PartitionStore
 
 
 def restore_times(settings: FleetSettings, symbols: int = 10_000) -> dict[str, float]:
@@ -90,7 +90,7 @@ def mode_throughput(settings: FleetSettings, runs: int = 3000) -> dict[str, Any]
     for mode in ("truth", "hysteresis"):
         engine = EngineProcessor(settings.engine.model_copy(update={"mode": mode}), lambda _p, s: buffer[s])
         store = MemoryStore()
-        views = {"hysteresis": StoreView(store)}  # type: ignore[arg-type]
+        views = {"hysteresis": store.view()}
         started = time.perf_counter()
         for p in planned:
             engine.process(Record("engine.runs", 0, 0, p["run_id"], p, {}), views, 0)

@@ -63,10 +63,13 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"workers stopped: {codes}")
     ok = all(c == 0 for c in codes.values()) and summary["published"] > 0
     print("demo finished" if ok else "demo FAILED", flush=True)
-    print(f"\nThe topics stay for inspection (prefix {prefix!r}). Try:\n"
-          f"  kcat -b {bootstrap} -C -t {prefix}regime.events -f '%k %h\\n' -e | head\n"
-          f"  REGIME_FLEET_TOPIC_PREFIX={prefix} make replay TOPIC=engine.runs\n"
-          f"  REGIME_FLEET_TOPIC_PREFIX={prefix} .venv/bin/regime-fleet provenance verify", flush=True)
+    print(
+        f"\nThe topics stay for inspection (prefix {prefix!r}). Try:\n"
+        f"  kcat -b {bootstrap} -C -t {prefix}regime.events -f '%k %h\\n' -e | head\n"
+        f"  REGIME_FLEET_TOPIC_PREFIX={prefix} make replay TOPIC=engine.runs\n"
+        f"  REGIME_FLEET_TOPIC_PREFIX={prefix} .venv/bin/regime-fleet provenance verify",
+        flush=True,
+    )
     return 0 if ok else 1
 
 

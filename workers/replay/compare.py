@@ -25,3 +25,8 @@ def diff(
     a = {k: v for k, v in flatten(published).items() if k.split(".")[0] not in skip and k not in skip}
     b = {k: v for k, v in flatten(replayed).items() if k.split(".")[0] not in skip and k not in skip}
     return {k: [a.get(k), b.get(k)] for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+
+def event_ref(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What names an event in a report."""
+    return {k: event[k] for k in ("run_id", "event_type", "symbol", "engine_timestamp_ms")}

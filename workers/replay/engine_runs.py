@@ -21,30 +21,11 @@ from workers.engine.processor import EngineProcessor
 from workers.publisher.processor import RANK, PublisherProcessor
 from workers.regime.hysteresis import HysteresisState
 from workers.regime.persistence import to_record
-from workers.replay.compare import diff
+from workers.replay.compare import diff, event_ref
 from workers.runtime import clients
 from workers.runtime.reader import Stored, TopicError, read_all
 from workers.runtime.records import Record
-from workers.state.store import JsonCodec, StoreView
-
-
-class MemoryStore:
-    """A replay's private state: a dict behind the StoreView interface."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.codec = JsonCodec()
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def items(self, prefix: str = "") -> list[tuple[str, Any]]:
-        return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
-
-    def commit(self, view: StoreView) -> None:
-        for key, value in view.pending.items():
-            self.data[key] = value
-        view.pending = {}
+from workers.state.memory import MemoryStore
 
 
 @dataclass
@@ -115,8 +96,8 @@ def replay_engine_runs(
         ),
     }
     state, chain = MemoryStore(), MemoryStore()
-    views = {"hysteresis": StoreView(state)}  # type: ignore[arg-type]
-    chain_view = {"chain": StoreView(chain)}  # type: ignore[arg-type]
+    views = {"hysteresis": state.view()}
+    chain_view = {"chain": chain.view()}
     _seed(published, symbol, start, state, chain)
     publisher = PublisherProcessor()
     by_key = {(v["run_id"], v["event_type"]): v for v in published}
@@ -169,14 +150,10 @@ def _compare(
     wanted.discard(key)
     if original is None:
         report.missing += 1
-        if report.first_divergence is None:
-            report.first_divergence = {
-                "run_id": key[0],
-                "event_type": key[1],
-                "symbol": replayed["symbol"],
-                "engine_timestamp_ms": replayed["engine_timestamp_ms"],
-                "reason": "replayed event was never published",
-            }
+        report.first_divergence = report.first_divergence or {
+            **event_ref(replayed),
+            "reason": "replayed event was never published",
+        }
         return
     ignore = (
         frozenset({"provenance.prev_event_hash", "provenance.event_hash"}) if ignore_chain else frozenset()
@@ -186,14 +163,7 @@ def _compare(
         report.matched += 1
         return
     report.mismatched += 1
-    if report.first_divergence is None:
-        report.first_divergence = {
-            "run_id": key[0],
-            "event_type": key[1],
-            "symbol": replayed["symbol"],
-            "engine_timestamp_ms": replayed["engine_timestamp_ms"],
-            "fields": fields,
-        }
+    report.first_divergence = report.first_divergence or {**event_ref(replayed), "fields": fields}
 
 
 def _seed(

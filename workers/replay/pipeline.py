@@ -22,11 +22,12 @@ from workers.engine.processor import EngineProcessor
 from workers.ingest.processor import IngestProcessor
 from workers.publisher.processor import PublisherProcessor
 from workers.regime import ENGINE_VERSION
-from workers.replay.compare import diff
-from workers.replay.engine_runs import MemoryStore, ReplayReport
+from workers.replay.compare import diff, event_ref
+from workers.replay.engine_runs import ReplayReport
 from workers.runtime.reader import TopicError, read_all
 from workers.runtime.records import Record
 from workers.scheduler.processor import SchedulerProcessor
+from workers.state.memory import MemoryStore
 from workers.state.store import StoreView
 
 FLEET_LOCAL = ("run_id", "event_id", "cut_start_ingest_seq", "cut_end_ingest_seq", "provenance")
@@ -66,14 +67,14 @@ def replay_pipeline(
         if original is None:
             report.missing += 1
             report.first_divergence = report.first_divergence or {
-                "event": _brief(v),
+                **event_ref(v),
                 "reason": "never published",
             }
             continue
         fields = diff(original, v) if exact else diff(_project(original), _project(v))
         if fields:
             report.mismatched += 1
-            report.first_divergence = report.first_divergence or {"event": _brief(v), "fields": fields}
+            report.first_divergence = report.first_divergence or {**event_ref(v), "fields": fields}
         else:
             report.matched += 1
     report.extra = len(by_key)
@@ -92,8 +93,7 @@ def _run(settings: FleetSettings, topic: str, stored: list[Any]) -> list[dict[st
     stores: dict[str, dict[int, MemoryStore]] = defaultdict(dict)
 
     def views(name: str, partition: int) -> dict[str, StoreView]:
-        store = stores[name].setdefault(partition, MemoryStore())
-        return {name: StoreView(store)}  # type: ignore[arg-type]
+        return {name: stores[name].setdefault(partition, MemoryStore()).view()}
 
     def commit(name: str, partition: int, v: dict[str, StoreView]) -> None:
         stores[name][partition].commit(v[name])
@@ -133,7 +133,3 @@ def _project(v: dict[str, Any]) -> dict[str, Any]:
     body = {k: x for k, x in v.items() if k not in NON_AUTHORITATIVE_FIELDS and k not in FLEET_LOCAL}
     body["input_hash"] = v["provenance"]["input_hash"]
     return body
-
-
-def _brief(v: dict[str, Any]) -> dict[str, Any]:
-    return {k: v[k] for k in ("symbol", "engine_timestamp_ms", "event_type", "run_id")}

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from tests.unit.scheduler.test_cuts import MemoryStore
 from workers.config import EngineSettings
 from workers.demo.data import index_events
 from workers.engine.processor import EngineProcessor
 from workers.runtime.records import Record
+from workers.state.memory import MemoryStore
 from workers.state.store import StoreView
 
 SNAPS = [e for e in index_events("SPX", days=30, window=20) if e["kind"] == "SNAPSHOT_INPUTS"]

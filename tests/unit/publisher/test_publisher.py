@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from tests.unit.scheduler.test_cuts import MemoryStore
 from workers.contracts.identity import event_hash
 from workers.publisher.processor import PublisherProcessor
 from workers.runtime.records import Record
+from workers.state.memory import MemoryStore
 from workers.state.store import StoreView
 
 

@@ -7,22 +7,10 @@ from workers.config import FleetSettings
 from workers.runtime.records import Record
 from workers.scheduler.cuts import CutState, append, close, on_boundary_record
 from workers.scheduler.processor import SchedulerProcessor
+from workers.state.memory import MemoryStore
 from workers.state.store import StoreView
 
 INTERVAL = 100
-
-
-class MemoryStore:
-    """A dict standing in for RocksDB behind a StoreView (unit tests only; no Kafka here)."""
-
-    def __init__(self):
-        self.data = {}
-
-    def get(self, key):
-        return self.data.get(key)
-
-    def items(self, prefix=""):
-        return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
 
 
 def _event(ts, kind="TRADE", as_of=None):
