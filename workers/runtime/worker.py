@@ -367,6 +367,9 @@ class Worker:
                     self.consumer, faulted, domain, f"injected {domain} fault (runtime.fault_file)"
                 )
                 return
+        if not self.eos and self.producer.flush(30):
+            # At-least-once: outputs must be durable before the changelog says they were made.
+            self._delivery_errors.append("outputs still undelivered after 30 s")
         changes, sources = self._produce_changelogs()  # step 2
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
         try:
