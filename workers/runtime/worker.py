@@ -367,11 +367,20 @@ class Worker:
                     self.consumer, faulted, domain, f"injected {domain} fault (runtime.fault_file)"
                 )
                 return
-        if not self.eos and self.producer.flush(30):
-            # At-least-once: outputs must be durable before the changelog says they were made.
-            self._delivery_errors.append("outputs still undelivered after 30 s")
-        changes, sources = self._produce_changelogs()  # step 2
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
+        if not self.eos:
+            # At-least-once: outputs must be durable before the changelog says they were made.
+            undelivered = self.producer.flush(30)
+            if undelivered or self._delivery_errors:
+                reason = (
+                    "; ".join(self._delivery_errors[:3]) or f"{undelivered} outputs undelivered after 30 s"
+                )
+                self._abort(KafkaException(KafkaError(KafkaError._FAIL, reason)))
+                self.pauses.failed(
+                    self.consumer, {tp.partition for tp in offsets}, self._output_domain, reason
+                )
+                return
+        changes, sources = self._produce_changelogs()  # step 2
         try:
             undelivered = self.producer.flush(30)  # step 3
             if undelivered:
