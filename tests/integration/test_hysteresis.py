@@ -111,3 +111,31 @@ def test_persist_failure_halts_publishing_until_it_clears(fleet_factory, tmp_pat
     while http_get(port, "/readyz")[0] != 200 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert http_get(port, "/readyz")[0] == 200
+
+
+def test_corrupt_changelog_record_is_fatal_and_names_where(fleet_factory):
+    fleet = fleet_factory(**HYSTERESIS)
+    s = fleet.settings()
+    from confluent_kafka import Producer
+
+    from workers.runtime import clients
+
+    producer = Producer(clients.producer_config(s, None))
+    producer.produce(s.topic("engine.hysteresis.changelog"), b"\xc3\x01garbage", b"SPX", partition=0)
+    producer.flush(10)
+    port = free_port()
+    fleet.start("engine", runtime__http_port=str(port))
+    deadline = time.monotonic() + 30
+    status = {}
+    while time.monotonic() < deadline:
+        try:
+            status = json.loads(http_get(port, "/status")[1])
+        except OSError:
+            status = {}
+        if status.get("lifecycle") == "degraded":
+            break
+        time.sleep(0.5)
+    assert status.get("lifecycle") == "degraded", status
+    assert "engine.hysteresis.changelog[0]@0" in status["last_error"]
+    assert http_get(port, "/readyz")[0] == 503
+    assert fleet.stop("engine") == 1

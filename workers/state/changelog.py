@@ -108,9 +108,7 @@ def _accepted(
         pending = changes.get(key)
         current = codec.decode(pending) if pending is not None else store.get(key)
         return codec.accept(current, new)
-    except StoreCorruption:
-        raise
-    except Exception as exc:
+    except Exception as exc:  # the codec's own StoreCorruption too: add where it was found
         raise StoreCorruption(f"corrupt changelog record at {where}: {exc}") from exc
 
 
