@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration.conftest import pick_broker_source
+from tests.samples import trade_event
 from workers.runtime.admin import ensure_topics
 from workers.topology import load_topology
 
@@ -67,17 +68,7 @@ def test_topics_create_is_idempotent_and_reports_mismatch(fleet_factory):
 
 def test_produce_consume_round_trip_reports_bad_lines(fleet_factory, tmp_path):
     fleet = fleet_factory()
-    good = {
-        "event_id": "e1",
-        "symbol": "AAA",
-        "event_ts_ms": 1_700_000_000_000,
-        "kind": "TRADE",
-        "trade": {"price": 10.5, "size": 3.0, "side": "BUY"},
-        "quote": None,
-        "bar": None,
-        "snapshot_inputs": None,
-        "source": "test",
-    }
+    good = trade_event(symbol="AAA", trade={"price": 10.5, "size": 3.0, "side": "BUY"}, source="test")
     bad_price = {**good, "event_id": "e2", "trade": {"price": -1.0, "size": 3.0, "side": "BUY"}}
     lines = [
         json.dumps(good),

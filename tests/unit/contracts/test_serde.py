@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.samples import planned_run
 from workers.contracts import DecodeError, Serde, contract
 from workers.contracts.evolution import incompatibilities
 from workers.contracts.schemas import SCHEMA_NAMES, load_raw, schema_dir
@@ -31,25 +32,7 @@ SAMPLES = {
         "ingest_ts_ms": 5,
         "correlation_id": "c",
     },
-    "EngineRunRecord": {
-        "run_id": "r",
-        "symbol": "S",
-        "engine_timestamp_ms": 1,
-        "planned_ts_ms": 2,
-        "cut_start_ingest_seq": 0,
-        "cut_end_ingest_seq": 4,
-        "cut_kind": "BOUNDARY",
-        "snapshot_ingest_seq": 3,
-        "engine_mode": "TRUTH",
-        "engine_version": "v",
-        "config_fingerprint": "c",
-        "status": "PLANNED",
-        "attempt": 0,
-        "error": None,
-        "input_hash": "h",
-        "cut_record_count": 5,
-        "correlation_id": "c",
-    },
+    "EngineRunRecord": planned_run(),
     "OrchestratorEvent": {
         "schema": "orchestrator_event",
         "schema_version": "1",

@@ -4,21 +4,12 @@ import copy
 
 import pytest
 
+from tests.samples import trade_event
 from workers.contracts import InvalidEvent
 from workers.contracts.identity import run_id
 from workers.contracts.validation import check_raw_event
 
-TRADE = {
-    "event_id": "e",
-    "symbol": "S",
-    "event_ts_ms": 1_700_000_000_000,
-    "kind": "TRADE",
-    "trade": {"price": 10.0, "size": 1.0, "side": "BUY"},
-    "quote": None,
-    "bar": None,
-    "snapshot_inputs": None,
-    "source": "",
-}
+TRADE = trade_event(event_id="e")
 BAR = {
     **TRADE,
     "kind": "BAR",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from tests.samples import planned_run
 from workers.config import EngineSettings
 from workers.demo.data import index_events
 from workers.engine.processor import EngineProcessor
@@ -11,25 +12,15 @@ SNAPS = [e for e in index_events("SPX", days=30, window=20) if e["kind"] == "SNA
 
 
 def _planned(i, seq):
-    return {
-        "run_id": f"r{i}",
-        "symbol": "SPX",
-        "engine_timestamp_ms": SNAPS[i]["event_ts_ms"] + 1,
-        "planned_ts_ms": 0,
-        "cut_start_ingest_seq": i,
-        "cut_end_ingest_seq": i,
-        "cut_kind": "BOUNDARY",
-        "snapshot_ingest_seq": seq,
-        "engine_mode": "TRUTH",
-        "engine_version": "v",
-        "config_fingerprint": "c",
-        "status": "PLANNED",
-        "attempt": 0,
-        "error": None,
-        "input_hash": "h",
-        "cut_record_count": 1,
-        "correlation_id": "corr",
-    }
+    return planned_run(
+        run_id=f"r{i}",
+        symbol="SPX",
+        engine_timestamp_ms=SNAPS[i]["event_ts_ms"] + 1,
+        cut_start_ingest_seq=i,
+        cut_end_ingest_seq=i,
+        snapshot_ingest_seq=seq,
+        correlation_id="corr",
+    )
 
 
 def _engine(**settings):

@@ -1,21 +1,12 @@
 from __future__ import annotations
 
+from tests.samples import trade_event
 from workers.config import IngestSettings
 from workers.contracts.identity import correlation_id
 from workers.ingest.processor import DedupeWindow, IngestProcessor
 from workers.runtime.records import Record
 
-TRADE = {
-    "event_id": "e1",
-    "symbol": "S",
-    "event_ts_ms": 1_700_000_000_000,
-    "kind": "TRADE",
-    "trade": {"price": 10.0, "size": 1.0, "side": "BUY"},
-    "quote": None,
-    "bar": None,
-    "snapshot_inputs": None,
-    "source": "",
-}
+TRADE = trade_event()
 
 
 def _record(event, offset=0, headers=None):
