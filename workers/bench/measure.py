@@ -31,19 +31,45 @@ def committed_count(settings: FleetSettings, topic: str, partitions: int) -> int
     return n
 
 
-def wait_for(settings: FleetSettings, topic: str, partitions: int, expected: int, timeout: float) -> float:
-    """Seconds until `expected` committed records are readable on `topic`."""
+def wait_for(
+    settings: FleetSettings,
+    topic: str,
+    partitions: int,
+    expected: int,
+    timeout: float,
+    *,
+    from_first: bool = False,
+) -> float:
+    """Seconds until `expected` committed records are readable on `topic`; with `from_first`,
+    counted from the first one seen (so start-up and group joins are left out)."""
     consumer = Consumer(clients.consumer_config(settings, f"bench-wait-{uuid.uuid4().hex[:6]}"))
     consumer.assign([TopicPartition(settings.topic(topic), p, 0) for p in range(partitions)])
     started, n = time.monotonic(), 0
+    first: float | None = None
     try:
         while n < expected and time.monotonic() - started < timeout:
-            n += sum(1 for m in consumer.consume(5000, 0.2) if m.error() is None)
+            got = sum(1 for m in consumer.consume(5000, 0.05) if m.error() is None)
+            if got and first is None:
+                first = time.monotonic()
+            n += got
     finally:
         consumer.close()
     if n < expected:
         raise TimeoutError(f"only {n}/{expected} records on {topic} after {timeout}s")
-    return time.monotonic() - started
+    return time.monotonic() - (first if from_first and first is not None else started)
+
+
+def produce_encoded(settings: FleetSettings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce pre-encoded (key, value) records as fast as the client allows."""
+    producer = Producer(clients.producer_config(settings, None))
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(settings.topic(topic), value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
 
 
 def raw_copy(settings: FleetSettings, source: str, target: str, expected: int) -> float:

