@@ -16,21 +16,6 @@ from workers.contracts import Serde
 from workers.runtime import clients
 
 
-def committed_count(settings: FleetSettings, topic: str, partitions: int) -> int:
-    """Data records visible to read_committed consumers (high watermarks minus markers is not
-    knowable cheaply, so this consumes)."""
-    consumer = Consumer(clients.consumer_config(settings, f"bench-count-{uuid.uuid4().hex[:6]}"))
-    consumer.assign([TopicPartition(settings.topic(topic), p, 0) for p in range(partitions)])
-    n, idle = 0, time.monotonic()
-    while time.monotonic() - idle < 2:
-        msgs = consumer.consume(5000, 0.5)
-        if msgs:
-            idle = time.monotonic()
-            n += sum(1 for m in msgs if m.error() is None)
-    consumer.close()
-    return n
-
-
 def wait_for(
     settings: FleetSettings,
     topic: str,

@@ -43,10 +43,6 @@ class Contract:
     parsed: Any
     fingerprint: bytes  # CRC-64-AVRO of the parsing canonical form, little-endian
 
-    @property
-    def canonical_form(self) -> str:
-        return str(to_parsing_canonical_form(self.schema))
-
 
 @cache
 def contract(name: str, directory: str | None = None) -> Contract:

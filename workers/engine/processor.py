@@ -7,8 +7,17 @@ from typing import Any
 
 from workers.config import EngineSettings
 from workers.contracts.identity import event_id
-from workers.regime import ENGINE_VERSION, Params, RegimeOutput, SnapshotError, build_snapshot, run
-from workers.regime.hysteresis import HysteresisParams, step
+from workers.regime import (
+    ENGINE_VERSION,
+    HysteresisParams,
+    Params,
+    RegimeOutput,
+    Snapshot,
+    SnapshotError,
+    build_snapshot,
+    run,
+    run_with_hysteresis,
+)
 from workers.regime.persistence import from_record, to_record
 from workers.runtime.records import Output, Record
 from workers.state.store import Codec, StoreView
@@ -48,8 +57,9 @@ class EngineProcessor:
         if planned["status"] != "PLANNED":
             return []  # our own status updates come back on engine.runs
         started = self._event(planned, "EngineRunStarted")
+        decided = None
         try:
-            output = self._execute(planned, record.partition)
+            snapshot = self._snapshot(planned, record.partition)
         except RunFailure as exc:
             finished = self._event(planned, "EngineRunFailed")
             finished["error"] = {
@@ -65,43 +75,47 @@ class EngineProcessor:
                 "error": f"{exc.code}: {exc.message}",
             }
         else:
+            if self.hysteresis:
+                output, decided = self._run_with_hysteresis(planned, snapshot, stores)
+            else:
+                output = run(snapshot, self.params)
             finished = self._event(planned, "EngineRunCompleted")
             finished["regime_output"] = output.as_record()
             status = {**planned, "status": "COMPLETED", "attempt": 1}
         outputs = [self._result(started, record.partition), self._result(finished, record.partition)]
-        if self.hysteresis and finished["event_type"] == "EngineRunCompleted":
-            decided = self._decide(planned, output, stores)
-            if decided is not None:
-                outputs.append(self._result(decided, record.partition))
+        if decided is not None:
+            outputs.append(self._result(decided, record.partition))
         status_headers = self._headers(planned, "EngineRunStatus")
         outputs.append(Output(RUNS, planned["run_id"], status, status_headers, partition=record.partition))
         return outputs
 
-    def _decide(
-        self, planned: Mapping[str, Any], observed: RegimeOutput, stores: Mapping[str, StoreView]
-    ) -> dict[str, Any] | None:
-        """Fold the run into the symbol's hysteresis state. The state change rides in the same
-        transaction as the events, so nothing is published without its state."""
+    def _run_with_hysteresis(
+        self, planned: Mapping[str, Any], snapshot: Snapshot, stores: Mapping[str, StoreView]
+    ) -> tuple[RegimeOutput, dict[str, Any] | None]:
+        """Run and fold the result into the symbol's hysteresis state. The state change rides in
+        the same transaction as the events, so nothing is published without its state."""
         view = stores["hysteresis"]
         raw = view.get(planned["symbol"])
         state = from_record(raw) if raw else None
         if state is not None and state.engine_timestamp_ms >= planned["engine_timestamp_ms"]:
-            return None  # a redelivered run (at-least-once): already folded in, never twice
-        decision, new_state = step(
-            observed,
+            # A redelivered run (at-least-once): already folded in, never twice.
+            return run(snapshot, self.params), None
+        observed, decision, new_state = run_with_hysteresis(
+            snapshot,
             state,
-            self.hysteresis_params,
             symbol=planned["symbol"],
             engine_timestamp_ms=planned["engine_timestamp_ms"],
             run_id=planned["run_id"],
+            params=self.params,
+            hysteresis=self.hysteresis_params,
         )
         view.put(planned["symbol"], to_record(new_state))
         event = self._event(planned, "HysteresisDecisionPublished")
         event["regime_output"] = observed.as_record()
         event["hysteresis_decision"] = decision.as_record()
-        return event
+        return observed, event
 
-    def _execute(self, planned: Mapping[str, Any], partition: int) -> RegimeOutput:
+    def _snapshot(self, planned: Mapping[str, Any], partition: int) -> Snapshot:
         if planned["snapshot_ingest_seq"] is None:
             raise RunFailure(
                 "engine",
@@ -124,10 +138,9 @@ class EngineProcessor:
                 f"ingest_seq {planned['snapshot_ingest_seq']} is not this symbol's SNAPSHOT_INPUTS",
             )
         try:
-            snapshot = build_snapshot(inputs)
+            return build_snapshot(inputs)
         except SnapshotError as exc:
             raise RunFailure("engine", "BAD_SNAPSHOT", str(exc)) from exc
-        return run(snapshot, self.params)
 
     def _event(self, planned: Mapping[str, Any], event_type: str) -> dict[str, Any]:
         return {

@@ -48,7 +48,7 @@ def replay_pipeline(
         raise TopicError(f"{settings.topic(topic)} is empty: nothing to replay")
     report = ReplayReport()
     started = time.monotonic()
-    replayed = _run(settings, topic, stored)
+    replayed = run_in_memory(settings, topic, stored)
     published = [s.value for s in read_all(settings, "regime.events", "OrchestratorEvent")]
     if symbol is not None:
         replayed = [v for v in replayed if v["symbol"] == symbol]
@@ -82,7 +82,8 @@ def replay_pipeline(
     return report
 
 
-def _run(settings: FleetSettings, topic: str, stored: list[Any]) -> list[dict[str, Any]]:
+def run_in_memory(settings: FleetSettings, topic: str, stored: list[Any]) -> list[dict[str, Any]]:
+    """The pure cores chained in memory over stored records: the events they publish."""
     scheduler = SchedulerProcessor(settings, ENGINE_VERSION)
     buffers: dict[tuple[int, int], dict[str, Any]] = {}
     engine = EngineProcessor(

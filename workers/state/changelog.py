@@ -84,9 +84,10 @@ def restore(
                 if key is None:
                     continue
                 name, value = key.decode(), msg.value()
-                where = f"{topic}[{partition}]@{msg.offset()}"
                 checked = store.codec.checks_on_restore and value is not None
-                if checked and not _accepted(store, changes, name, value, where):
+                if checked and not _accepted(
+                    store, changes, name, value, f"{topic}[{partition}]@{msg.offset()}"
+                ):
                     result.skipped += 1
                     continue
                 changes[name] = value
