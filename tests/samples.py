@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
+
+from workers.contracts.identity import event_id, run_id
 
 
 def trade_event(**overrides: Any) -> dict[str, Any]:
@@ -41,3 +46,50 @@ def planned_run(**overrides: Any) -> dict[str, Any]:
         "correlation_id": "c",
     }
     return {**run, **overrides}
+
+
+def result_event(ts: int, event_type: str, symbol: str = "S") -> dict[str, Any]:
+    """An engine result whose run_id and event_id are derived from its fields, as an engine's are."""
+    fields = {
+        "symbol": symbol,
+        "engine_timestamp_ms": ts,
+        "cut_start_ingest_seq": ts,
+        "cut_end_ingest_seq": ts + 1,
+        "cut_kind": "BOUNDARY",
+        "engine_mode": "TRUTH",
+    }
+    rid = run_id(**fields, engine_version="v", config_fingerprint="c")
+    return {
+        **fields,
+        "event_id": event_id(rid, event_type),
+        "event_type": event_type,
+        "run_id": rid,
+        "correlation_id": "c",
+        "published_at_ms": 0,
+        "provenance": {
+            "input_hash": "i",
+            "config_fingerprint": "c",
+            "engine_version": "v",
+            "prev_event_hash": "",
+            "event_hash": "",
+        },
+    }
+
+
+class CountingMetrics:
+    """A processing.Metrics sink that remembers what a core recorded."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.observed: dict[str, list[float]] = {}
+
+    def count(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        self.counts[name] += int(amount)
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        self.observed.setdefault(name, []).append(value)
+
+    @contextlib.contextmanager
+    def timer(self, name: str, **labels: str) -> Iterator[None]:
+        yield
+        self.observe(name, 0.0, **labels)

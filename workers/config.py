@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,7 +21,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from workers.runtime.retry import DOMAINS, RetryPolicy
+from workers.retry import DOMAINS, RetryPolicy
 
 
 class ConfigError(Exception):
@@ -75,15 +75,21 @@ class RuntimeSettings(BaseModel):
     poll_timeout_ms: int = Field(100, ge=1)
     max_poll_interval_ms: int = Field(300_000, ge=10_000)
     session_timeout_ms: int = Field(10_000, ge=6_000)
-    transaction_timeout_ms: int = Field(60_000, ge=1_000)
+    # Short, so a killed worker's open transaction stops blocking read_committed readers soon
+    # even when its successor cannot fence it (docs/reliability.md).
+    transaction_timeout_ms: int = Field(10_000, ge=1_000)
+    kafka_call_timeout_s: float = Field(
+        15.0, gt=0, description="Bound on every blocking client call (transactions, commits, metadata)."
+    )
     state_dir: Path = Path("state")
     http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
-    instance_id: str = Field(default_factory=socket.gethostname)
-    fault_file: Path | None = Field(
-        None, description="Fault injection for tests: 'persist:<partition>' lines."
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Stable identity of this instance (pod name, StatefulSet ordinal): part of the transactional.id.",
     )
-    persist_max_attempts: int = Field(3, ge=1, description="Aborted checkpoints before a partition pauses.")
-    persist_retry_s: float = Field(2.0, gt=0, description="Pause before a paused partition is retried.")
+    fault_file: Path | None = Field(
+        None, description="Fault injection for tests: 'state:<partition>' / 'produce:<partition>' lines."
+    )
     shutdown_deadline_s: float = Field(30.0, gt=0)
     rocksdb_block_cache_mb: int = Field(32, ge=1)
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
@@ -93,6 +99,9 @@ class IngestSettings(BaseModel):
     dedupe_window: int = Field(10_000, ge=0, description="Recent event_ids remembered per partition.")
     min_event_ts_ms: int = 315_532_800_000  # 1980-01-01
     max_event_ts_ms: int = 4_102_444_800_000  # 2100-01-01
+    max_future_ms: int = Field(
+        86_400_000, ge=0, description="Events stamped further ahead of the wall clock are dead-lettered."
+    )
     buffer_capacity: int = Field(0, ge=0, description="Pause when the scheduler lags more records (0: off).")
 
 
@@ -100,6 +109,10 @@ class SchedulerSettings(BaseModel):
     mode: Literal["boundary", "timer"] = "boundary"
     interval_ms: int = Field(60_000, ge=1)
     max_inflight_runs: int = Field(0, ge=0, description="Pause when the publisher lags more runs (0: off).")
+
+
+# Engine settings that change how a run is executed, not what it computes.
+ENGINE_RUNTIME_ONLY = {"max_attempts", "fail_symbols", "run_timeout_ms"}
 
 
 class EngineSettings(BaseModel):
@@ -113,11 +126,16 @@ class EngineSettings(BaseModel):
         0.0, ge=0, le=1, description="Hysteresis: weaker observations do not count."
     )
     max_attempts: int = Field(3, ge=1)
+    run_timeout_ms: int = Field(
+        30_000, ge=1, description="A run that takes longer fails with TIMEOUT (not replayable: say so)."
+    )
     fail_symbols: list[str] = Field(default_factory=list, description="Fault injection: runs of these fail.")
 
 
 def _default_retries() -> dict[str, RetryPolicy]:
-    return {domain: RetryPolicy() for domain in DOMAINS}
+    """Reads retry fast; checkpoints back off from 0.5 s to 10 s between paused attempts."""
+    checkpoint = RetryPolicy(base_delay_s=0.5, max_delay_s=10.0)
+    return {domain: RetryPolicy() if domain == "buffer" else checkpoint for domain in DOMAINS}
 
 
 class FleetSettings(BaseSettings):
@@ -127,12 +145,26 @@ class FleetSettings(BaseSettings):
 
     topic_prefix: str = ""
     partitions: int = Field(3, ge=1, le=1024)
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Of every topic created; min.insync.replicas is min(2, rf - 1), at least 1.",
+    )
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
     runtime: RuntimeSettings = Field(default_factory=lambda: RuntimeSettings())
     ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
     scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
     retry: dict[str, RetryPolicy] = Field(default_factory=_default_retries, description="Per failure domain.")
+
+    @field_validator("retry")
+    @classmethod
+    def _known_domains(cls, value: dict[str, RetryPolicy]) -> dict[str, RetryPolicy]:
+        unknown = sorted(set(value) - set(DOMAINS))
+        if unknown:
+            raise ValueError(f"unknown retry domain(s) {unknown}; domains: {list(DOMAINS)}")
+        return {**_default_retries(), **value}
 
     def retry_policy(self, domain: str) -> RetryPolicy:
         return self.retry.get(domain) or RetryPolicy()
@@ -158,10 +190,39 @@ class FleetSettings(BaseSettings):
         """Hash of the settings that change what the engine computes (not where it runs)."""
         relevant = {
             "scheduler": self.scheduler.model_dump(mode="json"),
-            "engine": self.engine.model_dump(mode="json", exclude={"max_attempts", "fail_symbols"}),
+            "engine": self.engine.model_dump(mode="json", exclude=ENGINE_RUNTIME_ONLY),
         }
         blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def output_config(self) -> dict[str, Any]:
+        """Every setting that can change what the fleet publishes (never a secret): what a
+        worker records on fleet.config and a replay must reproduce."""
+        return {
+            "partitions": self.partitions,
+            "ingest": self.ingest.model_dump(mode="json", exclude={"buffer_capacity"}),
+            "scheduler": self.scheduler.model_dump(mode="json", exclude={"max_inflight_runs"}),
+            "engine": self.engine.model_dump(mode="json", exclude={"run_timeout_ms"}),
+        }
+
+    def explicit_output_keys(self) -> set[str]:
+        """Dotted output-config keys set explicitly (environment, file, arguments), not defaulted."""
+        keys = {"partitions"} & self.model_fields_set
+        for section in ("ingest", "scheduler", "engine"):
+            if section in self.model_fields_set:
+                keys |= {f"{section}.{k}" for k in getattr(self, section).model_fields_set}
+        return keys
+
+    def with_output_config(self, config: dict[str, Any], keep: frozenset[str] = frozenset()) -> FleetSettings:
+        """These settings with a recorded output config, except the dotted keys in `keep`."""
+        update: dict[str, Any] = {}
+        if "partitions" not in keep and "partitions" in config:
+            update["partitions"] = config["partitions"]
+        for section in ("ingest", "scheduler", "engine"):
+            current = getattr(self, section)
+            recorded = {k: v for k, v in config.get(section, {}).items() if f"{section}.{k}" not in keep}
+            update[section] = type(current).model_validate({**current.model_dump(), **recorded})
+        return self.model_copy(update=update)
 
     def redacted(self) -> dict[str, Any]:
         """The settings as JSON, secrets shown as '**********'."""

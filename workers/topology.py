@@ -36,9 +36,12 @@ class TopicSpec:
     cleanup_policy: str
     retention_ms: int | None
     value_schema: str | None
+    max_message_bytes: int | None = None
 
     def configs(self) -> dict[str, str]:
         conf = {"cleanup.policy": self.cleanup_policy}
+        if self.max_message_bytes is not None:
+            conf["max.message.bytes"] = str(self.max_message_bytes)
         if self.retention_ms is not None:
             conf["retention.ms"] = str(self.retention_ms)
         if self.cleanup_policy == "compact":
@@ -48,12 +51,40 @@ class TopicSpec:
 
 
 @dataclass(frozen=True)
+class Backpressure:
+    """Pause while `group` (a worker) lags on `topic` by more than setting `limit` x `records_per_unit`."""
+
+    group: str
+    topic: str
+    limit: str
+    records_per_unit: int = 1
+
+
+@dataclass(frozen=True)
+class UnitTimeout:
+    """A record's processing that overruns setting `limit` (ms): `fail` (the core's timeout
+    outputs) or `dead_letter`."""
+
+    limit: str
+    on_timeout: str = "fail"
+
+
+@dataclass(frozen=True)
 class WorkerSpec:
     name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     reads: tuple[str, ...] = ()
     stores: dict[str, str] = field(default_factory=dict)
+    dead_letter: str = "fleet.dlq"
+    checkpoint_domain: str = "publish"
+    reads_domain: str = "buffer"
+    degrade_on_failure: bool = False
+    backpressure: Backpressure | None = None
+    unit_timeout: UnitTimeout | None = None
+
+    def consumes(self, topic: str) -> bool:
+        return topic in self.inputs
 
 
 @dataclass(frozen=True)
@@ -65,6 +96,16 @@ class Topology:
         if name not in self.workers:
             raise KeyError(f"no worker {name!r} in the topology; known: {sorted(self.workers)}")
         return self.workers[name]
+
+    def downstream(self, topic: str) -> list[str]:
+        """The workers fed by `topic`, directly or through other workers, upstream first."""
+        fed: set[str] = set()
+        frontier = {topic}
+        while frontier:
+            reached = {w.name for w in self.workers.values() if set(w.inputs) & frontier} - fed
+            fed |= reached
+            frontier = {t for w in reached for t in self.workers[w].outputs}
+        return [w for w in self.order() if w in fed]
 
     def order(self) -> list[str]:
         """Workers upstream first."""
@@ -93,20 +134,81 @@ def load_topology(partitions: int, path: Path | None = None) -> Topology:
             cleanup_policy=spec["cleanup_policy"],
             retention_ms=spec.get("retention_ms"),
             value_schema=spec.get("value_schema"),
+            max_message_bytes=spec.get("max_message_bytes"),
         )
         for name, spec in raw["topics"].items()
     }
-    workers = {
-        name: WorkerSpec(
-            name=name,
-            inputs=tuple(spec.get("inputs", [])),
-            outputs=tuple(spec.get("outputs", [])),
-            reads=tuple(spec.get("reads", [])),
-            stores=dict(spec.get("stores", {})),
-        )
-        for name, spec in raw["workers"].items()
-    }
+    workers = {name: _worker(name, spec) for name, spec in raw["workers"].items()}
     return Topology(topics=topics, workers=workers)
+
+
+def _worker(name: str, spec: dict[str, Any]) -> WorkerSpec:
+    retry = spec.get("retry", {})
+    bp, timeout = spec.get("backpressure"), spec.get("unit_timeout")
+    return WorkerSpec(
+        name=name,
+        inputs=tuple(spec.get("inputs", [])),
+        outputs=tuple(spec.get("outputs", [])),
+        reads=tuple(spec.get("reads", [])),
+        stores=dict(spec.get("stores", {})),
+        dead_letter=spec["dead_letter"],
+        checkpoint_domain=retry.get("checkpoint", "publish"),
+        reads_domain=retry.get("reads", "buffer"),
+        degrade_on_failure=bool(spec.get("degrade_on_failure", False)),
+        backpressure=Backpressure(**bp) if bp else None,
+        unit_timeout=UnitTimeout(**timeout) if timeout else None,
+    )
+
+
+def setting(settings: Any, path: str) -> Any:
+    """The value of a dotted settings path such as `engine.run_timeout_ms`."""
+    value = settings
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _policy_errors(name: str, spec: dict[str, Any], workers: dict[str, Any]) -> list[TopologyError]:
+    from workers.config import FleetSettings
+    from workers.retry import DOMAINS
+
+    where = f"workers.{name}"
+    errors = []
+
+    def bad(code: str, field_: str, message: str) -> None:
+        errors.append(TopologyError(code, f"{where}.{field_}", message))
+
+    def known_setting(path: Any) -> bool:
+        try:
+            return isinstance(setting(FleetSettings.model_construct(), str(path)), int)
+        except AttributeError:
+            return False
+
+    if spec.get("inputs") and spec.get("dead_letter") not in spec.get("outputs", []):
+        bad("BAD_DEAD_LETTER", "dead_letter", f"{spec.get('dead_letter')!r} must be one of its outputs")
+    for role, domain in (spec.get("retry") or {}).items():
+        if role not in ("checkpoint", "reads") or domain not in DOMAINS:
+            bad(
+                "BAD_RETRY", f"retry.{role}", f"{role}: {domain!r}; roles checkpoint/reads, domains {DOMAINS}"
+            )
+    bp = spec.get("backpressure")
+    if bp is not None:
+        group = workers.get(bp.get("group"), {})
+        if bp.get("topic") not in group.get("inputs", []):
+            bad(
+                "BAD_BACKPRESSURE",
+                "backpressure",
+                f"{bp.get('group')!r} must be a worker reading {bp.get('topic')!r}",
+            )
+        if not known_setting(bp.get("limit")):
+            bad("BAD_BACKPRESSURE", "backpressure.limit", f"{bp.get('limit')!r} is not an integer setting")
+    timeout = spec.get("unit_timeout")
+    if timeout is not None:
+        if not known_setting(timeout.get("limit")):
+            bad("BAD_TIMEOUT", "unit_timeout.limit", f"{timeout.get('limit')!r} is not an integer setting")
+        if timeout.get("on_timeout", "fail") not in ("fail", "dead_letter"):
+            bad("BAD_TIMEOUT", "unit_timeout.on_timeout", "on_timeout: fail or dead_letter")
+    return errors
 
 
 def validate(raw: Any) -> list[TopologyError]:
@@ -166,6 +268,7 @@ def validate(raw: Any) -> list[TopologyError]:
                 )
         for topic in spec.get("outputs", []):
             producers.setdefault(topic, []).append(name)
+        errors += _policy_errors(name, spec, raw["workers"])
     changelogs = [t for spec in raw["workers"].values() for t in spec.get("stores", {}).values()]
     for topic in {t for t in changelogs if changelogs.count(t) > 1}:
         errors.append(TopologyError("DUPLICATE_NAME", f"topics.{topic}", "changelog shared by two stores"))

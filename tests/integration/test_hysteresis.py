@@ -88,10 +88,10 @@ def test_scale_engine_one_two_one_without_lock_errors_or_duplicates(fleet_factor
         assert "LOCK" not in fleet.log(name), fleet.log(name)[-2000:]
 
 
-def test_persist_failure_halts_publishing_until_it_clears(fleet_factory, tmp_path):
+def test_state_failure_halts_publishing_until_it_clears(fleet_factory, tmp_path):
     fault = tmp_path / "faults"
-    fault.write_text("persist:*\n")
-    fleet = fleet_factory(**HYSTERESIS, runtime__persist_retry_s="1")
+    fault.write_text("state:*\n")
+    fleet = fleet_factory(**HYSTERESIS, retry__state__max_delay_s="1", retry__publish__max_delay_s="1", retry__buffer__max_delay_s="1")
     events = _events(days=40)
     want = _expect(fleet, events)
     port = free_port()

@@ -12,9 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.fleet import free_port, http_get
 from workers.demo.data import index_events
+from workers.topology import load_topology
 
 pytestmark = pytest.mark.integration
-WORKERS = ("ingest", "scheduler", "engine", "publisher")
+WORKERS = tuple(load_topology(1).order())
 SECRETS = {
     "kafka__sasl_password": "pw-Zq81-secret",
     "kafka__ssl_key_password": "key-Hh27-secret",

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from workers import topics
 from workers.config import ConfigError, load_settings
+from workers.runtime.fleet_config import differences
 from workers.topology import load_topology, validate
 
 
@@ -38,7 +40,67 @@ def test_secrets_never_printed(monkeypatch):
 def test_fleet_topology_is_valid_and_ordered():
     t = load_topology(3)
     assert t.order() == ["ingest", "scheduler", "engine", "publisher"]
-    assert all(spec.partitions == 3 for spec in t.topics.values())
+    pipeline = {name: spec for name, spec in t.topics.items() if name != topics.CONFIG}
+    assert all(spec.partitions == 3 for spec in pipeline.values()) and t.topics[topics.CONFIG].partitions == 1
+
+
+def test_every_topic_constant_is_declared_in_the_topology():
+    declared = set(load_topology(1).topics)
+    constants = {v for k, v in vars(topics).items() if k.isupper()}
+    assert constants <= declared, constants - declared
+
+
+def test_worker_policies_come_from_the_topology():
+    t = load_topology(1)
+    assert t.worker("ingest").dead_letter == "market.raw.dlq" and t.worker("ingest").degrade_on_failure
+    assert (
+        t.worker("engine").unit_timeout is not None and t.worker("engine").unit_timeout.on_timeout == "fail"
+    )
+    assert (
+        t.worker("scheduler").backpressure is not None
+        and t.worker("scheduler").backpressure.group == "publisher"
+    )
+    assert t.downstream("engine.runs") == ["engine", "publisher"]
+    assert t.downstream("market.raw") == ["ingest", "scheduler", "engine", "publisher"]
+
+
+def test_validate_checks_policies():
+    raw = {
+        "topics": {
+            "a": {"partitions": 1, "cleanup_policy": "delete"},
+            "b": {"partitions": 1, "cleanup_policy": "delete"},
+        },
+        "workers": {
+            "x": {
+                "inputs": ["a"],
+                "outputs": ["b"],
+                "dead_letter": "a",
+                "retry": {"checkpoint": "nope"},
+                "backpressure": {"group": "x", "topic": "b", "limit": "engine.nope"},
+                "unit_timeout": {"limit": "engine.run_timeout_ms", "on_timeout": "explode"},
+            }
+        },
+    }
+    codes = [e.code for e in validate(raw)]
+    assert codes.count("BAD_BACKPRESSURE") == 2
+    assert {"BAD_DEAD_LETTER", "BAD_RETRY", "BAD_TIMEOUT"} <= set(codes)
+
+
+def test_unknown_retry_domains_are_a_configuration_error(monkeypatch):
+    monkeypatch.setenv("REGIME_FLEET_RETRY__INGEST__MAX_ATTEMPTS", "2")
+    with pytest.raises(ConfigError, match="unknown retry domain"):
+        load_settings()
+
+
+def test_recorded_output_config_wins_except_for_explicit_keys(monkeypatch):
+    monkeypatch.setenv("REGIME_FLEET_ENGINE__TREND_THRESHOLD", "0.1")
+    current = load_settings()
+    recorded = {**current.output_config(), "scheduler": {"mode": "boundary", "interval_ms": 86_400_000}}
+    recorded["engine"] = {**recorded["engine"], "trend_threshold": 0.5, "progress_required": 2}
+    effective = current.with_output_config(recorded, keep=frozenset(current.explicit_output_keys()))
+    assert effective.scheduler.interval_ms == 86_400_000 and effective.engine.progress_required == 2
+    assert effective.engine.trend_threshold == 0.1
+    assert differences(recorded, effective.output_config()) == {"engine.trend_threshold": [0.5, 0.1]}
 
 
 def test_validate_reports_unknown_topics_cycles_and_bad_changelogs():

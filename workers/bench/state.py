@@ -1,5 +1,5 @@
 """State benchmarks: restore of 10,000 symbols (cold from the changelog, warm from local
-RocksDB) and hysteresis-mode versus truth-mode engine throughput."""
+RocksDB) and hysteresis-mode versus truth-mode engine throughput (on the in-memory driver)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.demo.data import synthetic_intraday
 from workers.engine.hysteresis_store import HysteresisCodec
-from workers.engine.processor import EngineProcessor
+from workers.processing.driver import Driver
 from workers.regime.hysteresis import HysteresisState
 from workers.regime.persistence import to_record
 from workers.runtime import clients
-from workers.runtime.records import Record
 from workers.state.changelog import restore
-from workers.state.memory import MemoryStore
 from workers.state.store import PartitionStore
+from workers.topics import BUFFER, RUNS
+from workers.topology import load_topology
 
 
 def restore_times(settings: FleetSettings, symbols: int = 10_000) -> dict[str, float]:
@@ -87,14 +87,15 @@ def mode_throughput(settings: FleetSettings, runs: int = 3000) -> dict[str, Any]
         for i, e in enumerate(events)
     ]
     out: dict[str, Any] = {}
+    topology = load_topology(settings.partitions)
     for mode in ("truth", "hysteresis"):
-        engine = EngineProcessor(settings.engine.model_copy(update={"mode": mode}), lambda _p, s: buffer[s])
-        store = MemoryStore()
-        views = {"hysteresis": store.view()}
+        moded = settings.model_copy(update={"engine": settings.engine.model_copy(update={"mode": mode})})
+        driver = Driver.for_fleet(moded, topology, ["engine"])
+        for seq, value in buffer.items():
+            driver.preload(BUFFER, 0, seq, value["event"]["symbol"], value)
         started = time.perf_counter()
         for p in planned:
-            engine.process(Record("engine.runs", 0, 0, p["run_id"], p, {}), views, 0)
-            store.commit(views["hysteresis"])
+            driver.feed(RUNS, p["run_id"], p, partition=0)
         out[f"engine_{mode}_runs_per_s"] = len(planned) / (time.perf_counter() - started)
     out["hysteresis_truth_ratio"] = out["engine_hysteresis_runs_per_s"] / out["engine_truth_runs_per_s"]
     return out

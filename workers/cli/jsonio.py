@@ -17,8 +17,8 @@ from workers.config import FleetSettings
 from workers.contracts import ContractError, Serde
 from workers.contracts.json_form import dumps
 from workers.contracts.validation import check_raw_event
+from workers.processing.records import header_map
 from workers.runtime import clients
-from workers.runtime.records import header_map
 from workers.topology import Topology
 
 
@@ -50,30 +50,24 @@ def produce_lines(
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-            if not isinstance(value, dict):
-                raise ContractError("a line must be a JSON object")
-            data = serde.encode(schema, value, topic=full, check=True)
-            if schema == "RawMarketEvent":
-                check_raw_event(
-                    value,
-                    min_ts_ms=settings.ingest.min_event_ts_ms,
-                    max_ts_ms=settings.ingest.max_event_ts_ms,
-                )
-        except (ValueError, ContractError) as exc:
+            encoded = encode_line(
+                line,
+                schema,
+                serde,
+                min_ts_ms=settings.ingest.min_event_ts_ms,
+                max_ts_ms=settings.ingest.max_event_ts_ms,
+                topic=full,
+            )
+        except ContractError as exc:
             report.rejected.append({"line": number, "reason": str(exc)})
             continue
-        key = str(value.get("symbol") or value.get("signal", {}).get("symbol") or "")
-        headers = [("schema", schema.encode())]
-        if "kind" in value:
-            headers.append(("event_type", str(value["kind"]).encode()))
         while True:
             try:
                 producer.produce(
                     full,
-                    data,
-                    key.encode() or None,
-                    headers=headers,
+                    encoded.data,
+                    encoded.key,
+                    headers=encoded.headers,
                     on_delivery=lambda err, _m: errors.append(str(err)) if err else None,
                 )
                 break
@@ -84,6 +78,37 @@ def produce_lines(
     if errors:
         raise ContractError(f"{len(errors)} records failed delivery: {errors[0]}")
     return report
+
+
+@dataclass(frozen=True)
+class EncodedLine:
+    data: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def encode_line(
+    line: str, schema: str, serde: Serde, *, min_ts_ms: int, max_ts_ms: int, topic: str = ""
+) -> EncodedLine:
+    """One JSON line as the record `produce` sends; a ContractError saying why it cannot be."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser
+        raise ContractError(f"not a JSON line: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    if not isinstance(value, dict):
+        raise ContractError("a line must be a JSON object")
+    data = serde.encode(schema, value, topic=topic, check=True)
+    if schema == "RawMarketEvent":
+        check_raw_event(value, min_ts_ms=min_ts_ms, max_ts_ms=max_ts_ms)
+    signal = value.get("signal")
+    key = value.get("symbol") or (signal.get("symbol") if isinstance(signal, dict) else None) or ""
+    headers = [("schema", schema.encode())]
+    try:
+        if "kind" in value:
+            headers.append(("event_type", str(value["kind"]).encode()))
+        return EncodedLine(data, str(key).encode() or None, headers)
+    except UnicodeEncodeError as exc:  # a lone surrogate escaped in a field the schema does not hold
+        raise ContractError(f"key or event_type is not UTF-8: {exc}") from exc
 
 
 def consume_records(

@@ -13,7 +13,12 @@ from workers.config import ConfigError, FleetSettings, load_settings
 from workers.contracts import ContractError
 from workers.topology import InvalidTopology, load_topology, topology_path, validate
 
-WORKERS = ("ingest", "scheduler", "engine", "publisher")
+
+def _workers() -> list[str]:
+    """The workers declared in topology/fleet.yaml."""
+    import yaml
+
+    return list(yaml.safe_load(topology_path().read_text())["workers"])
 
 
 def _settings(args: argparse.Namespace) -> FleetSettings:
@@ -114,45 +119,76 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from workers.replay.config import replay_config
     from workers.replay.engine_runs import replay_engine_runs
+    from workers.replay.pipeline import replay_pipeline
     from workers.runtime.reader import TopicError
 
-    settings = _settings(args)
     if args.topic not in ("engine.runs", "market.buffer", "market.raw"):
         print(
             f"regime-fleet: error: cannot replay {args.topic!r}: use engine.runs, market.buffer or market.raw",
             file=sys.stderr,
         )
         return 2
-
-    def progress(done: int, total: int) -> None:
-        if done == total or done % 500 == 0:
-            end = "\n" if done == total else ""
-            print(f"\rreplay: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
+    chosen = replay_config(_settings(args), args.config_source)
+    print(f"replay: configuration: {chosen.source}", file=sys.stderr)
+    for key, (recorded, used) in chosen.differs.items():
+        print(
+            f"replay: configuration differs: {key}: fleet recorded {recorded!r}, replay uses {used!r}",
+            file=sys.stderr,
+        )
+    for key, (one, other) in chosen.disagreeing_workers.items():
+        print(
+            f"replay: warning: the fleet's workers ran with different {key}: {one!r} / {other!r}",
+            file=sys.stderr,
+        )
     try:
         if args.topic == "engine.runs":
             report = replay_engine_runs(
-                settings,
+                chosen.settings,
                 symbol=args.symbol,
                 start=args.from_ms,
                 end=args.to_ms,
                 output_topic=args.output_topic,
-                progress=progress,
+                progress=Progress("replay"),
             )
         else:
-            from workers.replay.pipeline import replay_pipeline
-
-            report = replay_pipeline(settings, args.topic, symbol=args.symbol, progress=progress)
+            report = replay_pipeline(
+                chosen.settings, args.topic, symbol=args.symbol, progress=Progress("reading")
+            )
     except TopicError as exc:
         print(f"regime-fleet: error: {exc}", file=sys.stderr)
         return 2
+    report.config_source, report.config_differs = chosen.source, chosen.differs
     print(json.dumps(report.as_dict(), indent=2))
+    if report.config_differs:
+        print("replay ran with a configuration the fleet did not have (see config_differs)", file=sys.stderr)
     print(
         "replay matches what was published" if report.ok else "replay DIVERGES from what was published",
         file=sys.stderr,
     )
     return 0 if report.ok else 1
+
+
+class Progress:
+    """done/total on one redrawn line on a terminal; a line per 10 % otherwise (logs, CI)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.tty and (done == total or done % 500 == 0):
+            print(
+                f"\r{self.label}: {done}/{total}",
+                end="\n" if done == total else "",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif not self.tty and total and (tenth := done * 10 // total) > self.shown:
+            self.shown = tenth
+            print(f"{self.label}: {done}/{total}", file=sys.stderr, flush=True)
 
 
 def cmd_provenance(args: argparse.Namespace) -> int:
@@ -208,7 +244,7 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_consume)
 
     r = sub.add_parser("run", help="run one worker until SIGTERM")
-    r.add_argument("worker", choices=WORKERS)
+    r.add_argument("worker", choices=_workers())
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="broker, topics, all workers, real S&P 500/NASDAQ data, live results")
@@ -231,6 +267,13 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--from", dest="from_ms", type=int, help="first engine_timestamp_ms")
     rp.add_argument("--to", dest="to_ms", type=int, help="last engine_timestamp_ms")
     rp.add_argument("--output-topic", help="also produce the replayed events here (full topic name)")
+    rp.add_argument(
+        "--config-source",
+        choices=("recorded", "current"),
+        default="recorded",
+        help="recorded (default): the configuration the fleet recorded on fleet.config, except keys "
+        "set explicitly here; current: this shell's settings, defaults included",
+    )
     rp.set_defaults(func=cmd_replay)
 
     pv = sub.add_parser("provenance", help="verify hash chains or show one run's provenance")

@@ -1,4 +1,5 @@
-"""Start the four workers as separate processes and read their consumer-group lag."""
+"""Start the fleet's workers (those of topology/fleet.yaml) as separate processes and read
+their consumer-group lag."""
 
 from __future__ import annotations
 
@@ -12,20 +13,19 @@ from confluent_kafka import Consumer, TopicPartition
 
 from workers.config import FleetSettings
 from workers.runtime import clients
-from workers.topology import Topology
-
-WORKERS = ("ingest", "scheduler", "engine", "publisher")
+from workers.topology import Topology, load_topology
 
 
 class LocalFleet:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, workers: list[str] | None = None) -> None:
+        self.workers = workers or load_topology(1).order()
         self.env = {**os.environ, **env}
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
-        for worker in WORKERS:
+        for worker in self.workers:
             log = (self.log_dir / f"{worker}.log").open("wb")
             self.procs[worker] = subprocess.Popen(
                 [sys.executable, "-m", "workers.cli.main", "run", worker],
@@ -52,9 +52,10 @@ class LocalFleet:
 
 
 def group_lag(settings: FleetSettings, topology: Topology) -> dict[str, int]:
-    """Records each worker group has yet to commit on its input topics."""
+    """Records each worker group has yet to process on its input topics (0 when caught up:
+    workers commit past trailing transaction markers)."""
     lag = {}
-    for worker in WORKERS:
+    for worker in topology.order():
         spec = topology.worker(worker)
         consumer = Consumer(clients.consumer_config(settings, settings.group(worker)))
         try:

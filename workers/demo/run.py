@@ -66,7 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f"\nThe topics stay for inspection (prefix {prefix!r}). Try:\n"
         f"  kcat -b {bootstrap} -C -t {prefix}regime.events -f '%k %h\\n' -e | head\n"
-        f"  REGIME_FLEET_TOPIC_PREFIX={prefix} make replay TOPIC=engine.runs\n"
+        f"  REGIME_FLEET_TOPIC_PREFIX={prefix} make replay TOPIC=engine.runs   (or market.buffer, market.raw)\n"
         f"  REGIME_FLEET_TOPIC_PREFIX={prefix} .venv/bin/regime-fleet provenance verify",
         flush=True,
     )
@@ -101,8 +101,9 @@ def _watch(settings: Any, topology: Any, fleet: LocalFleet, quiet_s: float = 8.0
                 if not all(fleet.alive().values()):
                     print(f"a worker exited: {fleet.alive()}", file=sys.stderr)
                     break
-                # Lag counts transaction markers too, so "done" is: quiet, and lag no longer moving.
-                if now - last_new > quiet_s and lag == last_lag and published:
+                # Done: quiet and caught up (lag 0), or quiet for long with lag no longer moving.
+                settled = not any(lag.values()) or (lag == last_lag and now - last_new > 3 * quiet_s)
+                if now - last_new > quiet_s and settled and published:
                     break
                 last_lag = lag
     finally:

@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from workers.contracts import DecodeError, Serde
+from workers.processing import StoreCorruption
 from workers.regime.persistence import HysteresisRecordError, newer, validate
-from workers.state.store import StoreCorruption
 
 STORE = "hysteresis"
 
 
 class HysteresisCodec:
-    checks_on_restore = True
-
     def __init__(self, serde: Serde) -> None:
         self.serde = serde
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from workers.config import EngineSettings
+from workers.config import EngineSettings, FleetSettings
+from workers.contracts import Serde
 from workers.contracts.identity import event_id
+from workers.engine.hysteresis_store import STORE, HysteresisCodec
+from workers.processing import Output, ProcessorBase, ReadError, Record, Services, StateStore
 from workers.regime import (
     ENGINE_VERSION,
     HysteresisParams,
@@ -19,14 +22,7 @@ from workers.regime import (
     run_with_hysteresis,
 )
 from workers.regime.persistence import from_record, to_record
-from workers.runtime.records import Output, Record
-from workers.state.store import Codec, StoreView
-
-RESULTS = "engine.results"
-RUNS = "engine.runs"
-
-# (partition, ingest_seq) -> the buffered RawInputBufferRecord at that offset
-BufferLookup = Callable[[int, int], Mapping[str, Any]]
+from workers.topics import BUFFER, RESULTS, RUNS
 
 
 class RunFailure(Exception):
@@ -35,16 +31,16 @@ class RunFailure(Exception):
         self.domain, self.code, self.message, self.attempts = domain, code, message, attempts
 
 
-class EngineProcessor:
+class EngineProcessor(ProcessorBase):
     name = "engine"
 
-    def __init__(self, settings: EngineSettings, lookup: BufferLookup) -> None:
+    def __init__(self, settings: EngineSettings, services: Services | None = None) -> None:
         self.settings = settings
-        self.lookup = lookup
+        self.services = services or Services()
+        self.metrics = self.services.metrics
         self.hysteresis = settings.mode == "hysteresis"
-        self.stores: tuple[str, ...] = ("hysteresis",) if self.hysteresis else ()
+        self.stores = {STORE: HysteresisCodec(Serde())} if self.hysteresis else {}
         self.hysteresis_params = HysteresisParams(settings.progress_required, settings.min_confidence)
-        self.store_codecs: dict[str, Codec] = {}
         self.params = Params(
             trend_threshold=settings.trend_threshold,
             high_vol_ratio=settings.high_vol_ratio,
@@ -52,49 +48,71 @@ class EngineProcessor:
             vol_ceiling=settings.vol_ceiling,
         )
 
-    def process(self, record: Record, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
+    def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         planned = record.value
         if planned["status"] != "PLANNED":
             return []  # our own status updates come back on engine.runs
-        started = self._event(planned, "EngineRunStarted")
-        decided = None
-        try:
-            snapshot = self._snapshot(planned, record.partition)
-        except RunFailure as exc:
-            finished = self._event(planned, "EngineRunFailed")
-            finished["error"] = {
-                "domain": exc.domain,
-                "code": exc.code,
-                "message": exc.message,
-                "attempts": exc.attempts,
-            }
-            status = {
-                **planned,
-                "status": "FAILED",
-                "attempt": exc.attempts,
-                "error": f"{exc.code}: {exc.message}",
-            }
-        else:
+        with self.metrics.timer("engine_run_seconds"):
+            try:
+                snapshot = self._snapshot(planned, record.partition)
+            except RunFailure as exc:
+                return self._failed(planned, record.partition, exc)
+            decided = None
             if self.hysteresis:
                 output, decided = self._run_with_hysteresis(planned, snapshot, stores)
             else:
                 output = run(snapshot, self.params)
-            finished = self._event(planned, "EngineRunCompleted")
-            finished["regime_output"] = output.as_record()
-            status = {**planned, "status": "COMPLETED", "attempt": 1}
-        outputs = [self._result(started, record.partition), self._result(finished, record.partition)]
+        finished = self._event(planned, "EngineRunCompleted")
+        finished["regime_output"] = output.as_record()
+        status = {**planned, "status": "COMPLETED", "attempt": 1}
+        outputs = [self._result(self._event(planned, "EngineRunStarted"), record.partition)]
+        outputs.append(self._result(finished, record.partition))
         if decided is not None:
             outputs.append(self._result(decided, record.partition))
-        status_headers = self._headers(planned, "EngineRunStatus")
-        outputs.append(Output(RUNS, planned["run_id"], status, status_headers, partition=record.partition))
+            if decided["hysteresis_decision"]["decision"] == "SWITCH":
+                self.metrics.count("hysteresis_switches")
+        outputs.append(self._status(planned, status, record.partition))
         return outputs
 
+    def timed_out(self, record: Record, elapsed_ms: int) -> list[Output] | None:
+        """An overrun run fails with TIMEOUT (its state changes were rolled back). This
+        outcome depends on the machine, so a replay may complete the same run: say so."""
+        limit = self.settings.run_timeout_ms
+        message = f"the run took {elapsed_ms} ms, more than engine.run_timeout_ms={limit}"
+        return self._failed(record.value, record.partition, RunFailure("engine", "TIMEOUT", message))
+
+    def _failed(self, planned: Mapping[str, Any], partition: int, exc: RunFailure) -> list[Output]:
+        finished = self._event(planned, "EngineRunFailed")
+        finished["error"] = {
+            "domain": exc.domain,
+            "code": exc.code,
+            "message": exc.message,
+            "attempts": exc.attempts,
+        }
+        status = {
+            **planned,
+            "status": "FAILED",
+            "attempt": exc.attempts,
+            "error": f"{exc.code}: {exc.message}",
+        }
+        started = self._event(planned, "EngineRunStarted")
+        return [
+            self._result(started, partition),
+            self._result(finished, partition),
+            self._status(planned, status, partition),
+        ]
+
+    def _status(self, planned: Mapping[str, Any], status: dict[str, Any], partition: int) -> Output:
+        self.metrics.count("engine_runs", status=status["status"])
+        headers = self._headers(planned, "EngineRunStatus")
+        return Output(RUNS, planned["run_id"], status, headers, partition=partition)
+
     def _run_with_hysteresis(
-        self, planned: Mapping[str, Any], snapshot: Snapshot, stores: Mapping[str, StoreView]
+        self, planned: Mapping[str, Any], snapshot: Snapshot, stores: Mapping[str, StateStore]
     ) -> tuple[RegimeOutput, dict[str, Any] | None]:
         """Run and fold the result into the symbol's hysteresis state. The state change rides in
         the same transaction as the events, so nothing is published without its state."""
-        view = stores["hysteresis"]
+        view = stores[STORE]
         raw = view.get(planned["symbol"])
         state = from_record(raw) if raw else None
         if state is not None and state.engine_timestamp_ms >= planned["engine_timestamp_ms"]:
@@ -129,7 +147,10 @@ class EngineProcessor:
                 "engine.fail_symbols names this symbol",
                 self.settings.max_attempts,
             )
-        buffered = self.lookup(partition, planned["snapshot_ingest_seq"])
+        try:
+            buffered = self.services.reads.get(BUFFER, partition, planned["snapshot_ingest_seq"])
+        except ReadError as exc:
+            raise RunFailure("buffer", exc.code, exc.message, exc.attempts) from exc
         inputs = buffered["event"].get("snapshot_inputs")
         if inputs is None or buffered["event"]["symbol"] != planned["symbol"]:
             raise RunFailure(
@@ -172,7 +193,7 @@ class EngineProcessor:
     def _headers(self, planned: Mapping[str, Any], event_type: str) -> dict[str, str]:
         return {
             "event_type": event_type,
-            "schema": "EngineRunRecord" if event_type == "EngineRunStatus" else "orchestrator_event",
+            "schema": "EngineRunRecord" if event_type == "EngineRunStatus" else "OrchestratorEvent",
             "run_id": planned["run_id"],
             "correlation_id": planned["correlation_id"],
         }
@@ -185,3 +206,7 @@ class EngineProcessor:
             self._headers(event, event["event_type"]),
             partition=partition,
         )
+
+
+def create(settings: FleetSettings, services: Services) -> EngineProcessor:
+    return EngineProcessor(settings.engine, services)

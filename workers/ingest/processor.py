@@ -1,20 +1,18 @@
-"""The pure ingest core: validate, dedupe by event_id, wrap as RawInputBufferRecord."""
+"""The pure ingest core: validate, check trust (key, event time), dedupe by event_id, wrap as
+RawInputBufferRecord."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from workers.config import IngestSettings
+from workers import topics
+from workers.config import FleetSettings, IngestSettings
 from workers.contracts.errors import InvalidEvent
 from workers.contracts.identity import correlation_id
 from workers.contracts.validation import check_raw_event
-from workers.runtime.records import Output, Record, dead_letter
-from workers.state.store import StoreView
-
-DLQ = "market.raw.dlq"
-BUFFER = "market.buffer"
+from workers.processing import Output, ProcessorBase, Record, Services, StateStore, dead_letter
 
 
 class DedupeWindow:
@@ -39,27 +37,42 @@ class DedupeWindow:
             self._ids.discard(self._order.popleft())
 
 
-class IngestProcessor:
+def check_trust(record: Record, event: Mapping[str, Any], settings: IngestSettings) -> None:
+    """What the schema cannot say about where a record came from: the key must be the symbol
+    (else the symbol splits across partitions), and the event time must not run ahead of the
+    record's own timestamp (the producer's or broker's clock, stored with the record, so a
+    replay decides the same) by more than `max_future_ms`."""
+    if record.key != event["symbol"]:
+        raise InvalidEvent(
+            "KEY_MISMATCH",
+            f"record key {record.key!r} is not the event's symbol {event['symbol']!r}: "
+            "produce keyed by symbol (regime-fleet produce does)",
+        )
+    stamped = record.timestamp_ms
+    if settings.max_future_ms and stamped > 0 and event["event_ts_ms"] > stamped + settings.max_future_ms:
+        raise InvalidEvent(
+            "EVENT_IN_FUTURE",
+            f"event_ts_ms {event['event_ts_ms']} is more than {settings.max_future_ms} ms after "
+            f"the record timestamp {stamped}",
+        )
+
+
+class IngestProcessor(ProcessorBase):
     name = "ingest"
-    stores: tuple[str, ...] = ()
 
-    def __init__(
-        self,
-        settings: IngestSettings,
-        on_duplicate: Callable[[], None] = lambda: None,
-        encode_buffered: Callable[[bytes, dict[str, Any]], bytes | None] = lambda raw, rest: None,
-    ) -> None:
+    def __init__(self, settings: IngestSettings, services: Services | None = None) -> None:
         self.settings = settings
+        self.services = services or Services()
         self.windows: dict[int, DedupeWindow] = {}
-        self.on_duplicate = on_duplicate
-        # Optional fast path: splice the raw event's bytes into the buffer record (None = no).
-        self.encode_buffered = encode_buffered
 
-    def seed(self, partition: int, event_ids: Iterable[str]) -> None:
-        """Reset a partition's window to the event_ids already accepted into the buffer."""
-        self.windows[partition] = DedupeWindow(self.settings.dedupe_window, event_ids)
+    def assigned(self, partitions: Sequence[int]) -> None:
+        """Reset each partition's window to the event_ids already accepted into the buffer."""
+        for partition in partitions:
+            tail = self.services.reads.tail(topics.BUFFER, partition, self.settings.dedupe_window)
+            ids = (v["event"]["event_id"] for v in tail if isinstance(v.get("event"), Mapping))
+            self.windows[partition] = DedupeWindow(self.settings.dedupe_window, ids)
 
-    def process(self, record: Record, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
+    def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         event = record.value
         try:
             check_raw_event(
@@ -67,11 +80,12 @@ class IngestProcessor:
                 min_ts_ms=self.settings.min_event_ts_ms,
                 max_ts_ms=self.settings.max_event_ts_ms,
             )
+            check_trust(record, event, self.settings)
         except InvalidEvent as exc:
-            return [dead_letter(record, DLQ, exc.code, exc.message)]
+            return [dead_letter(record, topics.RAW_DLQ, exc.code, exc.message)]
         window = self.windows.setdefault(record.partition, DedupeWindow(self.settings.dedupe_window))
         if event["event_id"] in window:
-            self.on_duplicate()
+            self.services.metrics.count("duplicates_dropped")
             return []
         window.add(event["event_id"])
         corr = record.headers.get("correlation_id") or correlation_id(event["event_id"])
@@ -82,11 +96,17 @@ class IngestProcessor:
             "ingest_ts_ms": now_ms,
             "correlation_id": corr,
         }
-        buffered = self.encode_buffered(record.raw, rest) or {"event": dict(event), **rest}
+        splice = self.services.splice
+        spliced = splice("RawInputBufferRecord", record.raw, rest) if splice and record.raw else None
         headers = {
             "event_type": event["kind"],
             "schema": "RawInputBufferRecord",
             "correlation_id": corr,
         }
         # Pinned to the input partition: a symbol keeps one partition through the whole fleet.
-        return [Output(BUFFER, event["symbol"], buffered, headers, partition=record.partition)]
+        buffered = spliced or {"event": dict(event), **rest}
+        return [Output(topics.BUFFER, event["symbol"], buffered, headers, partition=record.partition)]
+
+
+def create(settings: FleetSettings, services: Services) -> IngestProcessor:
+    return IngestProcessor(settings.ingest, services)

@@ -10,46 +10,22 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
-from workers.engine.processor import EngineProcessor
-from workers.publisher.processor import RANK, PublisherProcessor
+from workers.processing.driver import Driver
+from workers.publisher.processor import RANK
 from workers.regime.hysteresis import HysteresisState
 from workers.regime.persistence import to_record
 from workers.replay.compare import diff, event_ref
+from workers.replay.report import ReplayReport
 from workers.runtime import clients
 from workers.runtime.reader import Stored, TopicError, read_all
-from workers.runtime.records import Record
-from workers.state.memory import MemoryStore
-
-
-@dataclass
-class ReplayReport:
-    runs: int = 0
-    events: int = 0
-    matched: int = 0
-    mismatched: int = 0
-    missing: int = 0
-    extra: int = 0
-    seconds: float = 0.0
-    first_divergence: dict[str, Any] | None = None
-    output_topic: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.mismatched == 0 and self.missing == 0 and self.extra == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if v not in (None, [])}
-        d["match"] = self.ok
-        d["runs_per_s"] = round(self.runs / self.seconds, 1) if self.seconds else None
-        d["events_per_s"] = round(self.events / self.seconds, 1) if self.seconds else None
-        return d
+from workers.topics import BUFFER, EVENTS, RUNS
+from workers.topology import load_topology
 
 
 def _in_window(value: dict[str, Any], symbol: str | None, start: int | None, end: int | None) -> bool:
@@ -84,55 +60,44 @@ def replay_engine_runs(
 
     report = ReplayReport(output_topic=output_topic)
     started = time.monotonic()
-    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
-    reader = _prefetch(settings, runs)
-    engines = {
-        "TRUTH": EngineProcessor(
-            settings.engine.model_copy(update={"mode": "truth", "fail_symbols": []}), reader
-        ),
-        "HYSTERESIS": EngineProcessor(
-            settings.engine.model_copy(update={"mode": "hysteresis", "fail_symbols": []}), reader
-        ),
-    }
-    state, chain = MemoryStore(), MemoryStore()
-    views = {"hysteresis": state.view()}
-    chain_view = {"chain": chain.view()}
-    _seed(published, symbol, start, state, chain)
-    publisher = PublisherProcessor()
+    topology = load_topology(settings.partitions)
+    driver = Driver.for_fleet(settings, topology, topology.downstream(RUNS))
+    _prefetch(settings, runs, driver)
+    _seed(published, symbol, start, runs, driver)
     by_key = {(v["run_id"], v["event_type"]): v for v in published}
     wanted = {k for k, v in by_key.items() if _in_window(v, symbol, start, end)}
-    producer = Producer(clients.producer_config(settings, None)) if output_topic else None
-    try:
-        for i, stored in enumerate(runs, start=1):
-            planned = {**stored.value, "status": "PLANNED", "attempt": 0, "error": None}
-            engine = engines[planned["engine_mode"]]
-            record = Record("engine.runs", stored.partition, stored.offset, stored.key, planned, {})
-            for out in engine.process(record, views, 0):
-                if out.topic != "engine.results":
-                    continue
-                assert isinstance(out.value, dict)
-                result = Record("engine.results", stored.partition, 0, out.key, out.value, {})
-                for event in publisher.process(result, chain_view, 0):
-                    assert isinstance(event.value, dict)
-                    _compare(report, by_key, wanted, event.value, ignore_chain=start is not None)
-                    if producer is not None:
-                        producer.produce(
-                            output_topic,
-                            serde.encode("OrchestratorEvent", event.value),
-                            event.key.encode(),
-                            partition=stored.partition,
-                        )
-                state.commit(views["hysteresis"])
-                chain.commit(chain_view["chain"])
-            report.runs += 1
-            if progress is not None:
-                progress(i, len(runs))
-    finally:
-        if producer is not None:
-            producer.flush(30)
+    seen = 0
+    for i, stored in enumerate(runs, start=1):
+        planned = {**stored.value, "status": "PLANNED", "attempt": 0, "error": None}
+        driver.feed(RUNS, stored.key, planned, partition=stored.partition, offset=stored.offset)
+        events = driver.received(EVENTS)
+        for event in events[seen:]:
+            assert isinstance(event.value, dict)
+            _compare(report, by_key, wanted, event.value, ignore_chain=start is not None)
+        seen = len(events)
+        report.runs += 1
+        if progress is not None:
+            progress(i, len(runs))
+    if output_topic:
+        _produce(settings, output_topic, driver)
     report.extra = len(wanted)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _produce(settings: FleetSettings, topic: str, driver: Driver) -> None:
+    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    producer = Producer(clients.producer_config(settings, None))
+    for event in driver.received(EVENTS):
+        assert isinstance(event.value, dict) and isinstance(event.key, str)
+        producer.produce(
+            topic,
+            serde.encode("OrchestratorEvent", event.value),
+            event.key.encode(),
+            partition=event.partition,
+        )
+        producer.poll(0)
+    producer.flush(30)
 
 
 def _compare(
@@ -166,15 +131,13 @@ def _compare(
 
 
 def _seed(
-    published: list[dict[str, Any]],
-    symbol: str | None,
-    start: int | None,
-    state: MemoryStore,
-    chain: MemoryStore,
+    published: list[dict[str, Any]], symbol: str | None, start: int | None, runs: list[Stored], driver: Driver
 ) -> None:
-    """Mid-stream replay: per symbol, the chain head and hysteresis state just before `start`."""
+    """Mid-stream replay: per symbol, the chain head and hysteresis state just before `start`,
+    put into the driver's stores of the symbol's partition."""
     if start is None:
         return
+    partition_of = {r.value["symbol"]: r.partition for r in runs}
     last: dict[str, dict[str, Any]] = {}
     decided: dict[str, dict[str, Any]] = {}
     for v in published:
@@ -184,7 +147,9 @@ def _seed(
         if v["event_type"] == "HysteresisDecisionPublished" and v["hysteresis_decision"]:
             decided[v["symbol"]] = v
     for sym, v in last.items():
-        chain.data[sym] = {
+        if sym not in partition_of:
+            continue
+        driver.store("publisher", "chain", partition_of[sym]).data[sym] = {
             "position": [v["engine_timestamp_ms"], RANK[v["event_type"]]],
             "event_hash": v["provenance"]["event_hash"],
         }
@@ -200,30 +165,20 @@ def _seed(
             v["engine_timestamp_ms"],
             v["run_id"],
         )
-        state.data[sym] = to_record(chain_state)
+        if sym in partition_of and "engine" in driver.processors and driver.processors["engine"].stores:
+            driver.store("engine", "hysteresis", partition_of[sym]).data[sym] = to_record(chain_state)
 
 
-def _prefetch(settings: FleetSettings, runs: list[Stored]) -> Callable[[int, int], dict[str, Any]]:
-    """One sequential read of market.buffer for every snapshot the runs reference: far faster
-    than the live engine's per-run direct reads."""
+def _prefetch(settings: FleetSettings, runs: list[Stored], driver: Driver) -> None:
+    """One sequential read of market.buffer for every snapshot the runs reference, preloaded
+    into the driver: far faster than the live engine's per-run direct reads."""
     needed = {
         (r.partition, r.value["snapshot_ingest_seq"])
         for r in runs
         if r.value["snapshot_ingest_seq"] is not None
     }
-    found = {
-        (s.partition, s.offset): s.value
-        for s in read_all(
-            settings, "market.buffer", "RawInputBufferRecord", wanted=lambda p, o: (p, o) in needed
-        )
-    }
-
-    def lookup(partition: int, seq: int) -> dict[str, Any]:
-        if (partition, seq) not in found:
-            raise TopicError(f"{settings.topic('market.buffer')}[{partition}]@{seq} is not a data record")
-        return found[(partition, seq)]
-
-    return lookup
+    for s in read_all(settings, BUFFER, "RawInputBufferRecord", wanted=lambda p, o: (p, o) in needed):
+        driver.preload(BUFFER, s.partition, s.offset, s.key, s.value)
 
 
 def _check_retention(settings: FleetSettings, runs: list[Stored]) -> None:

@@ -32,7 +32,9 @@ def ensure_topics(settings: FleetSettings, topology: Topology, *, create: bool =
     for spec in topology.topics.values():
         name = settings.topic(spec.name)
         if name not in existing:
-            missing.append(NewTopic(name, spec.partitions, 1, config=spec.configs()))
+            rf = settings.replication_factor
+            configs = {**spec.configs(), "min.insync.replicas": str(max(1, min(2, rf - 1)))}
+            missing.append(NewTopic(name, spec.partitions, rf, config=configs))
             continue
         detail = []
         have = len(existing[name].partitions)
@@ -55,6 +57,24 @@ def ensure_topics(settings: FleetSettings, topology: Topology, *, create: bool =
     elif missing:
         reports.extend(TopicReport(t.topic, "missing") for t in missing)
     return sorted(reports, key=lambda r: r.name)
+
+
+def max_message_bytes(settings: FleetSettings, topics: list[str]) -> dict[str, tuple[int, int]]:
+    """Logical topic -> (partition count, max.message.bytes); KeyError(full name) if one is missing."""
+    admin = AdminClient(base_config(settings))
+    existing = admin.list_topics(timeout=15).topics
+    found = {}
+    for topic in topics:
+        name = settings.topic(topic)
+        if name not in existing or existing[name].error is not None:
+            raise KeyError(name)
+        found[topic] = len(existing[name].partitions)
+    resources = [ConfigResource(ResourceType.TOPIC, settings.topic(t)) for t in topics]
+    limits = {}
+    for resource, future in admin.describe_configs(resources).items():
+        configs = future.result(timeout=15)
+        limits[resource.name] = int(configs["max.message.bytes"].value)
+    return {t: (found[t], limits[settings.topic(t)]) for t in topics}
 
 
 def delete_topics(settings: FleetSettings, names: list[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from workers.config import FleetSettings
 from workers.runtime import clients
@@ -36,6 +36,7 @@ class BackpressureGauge:
         self._next = 0.0
         self.paused = False
         self.lag = 0
+        self.error = ""  # the last failed measurement: the state stays as it was
 
     def check(self) -> bool | None:
         """True: pause now; False: resume now; None: no change (or not due)."""
@@ -43,7 +44,12 @@ class BackpressureGauge:
         if now < self._next:
             return None
         self._next = now + self.interval_s
-        self.lag = self.measure()
+        try:
+            self.lag = self.measure()
+        except KafkaException as exc:  # e.g. a predecessor's open transaction, a broker restart
+            self.error = str(exc)
+            return None
+        self.error = ""
         if not self.paused and self.lag > self.downstream.high:
             self.paused = True
             return True
@@ -55,11 +61,11 @@ class BackpressureGauge:
     def measure(self) -> int:
         topic = self.downstream.topic
         if self._partitions is None:
-            meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
+            meta = self._consumer.list_topics(topic, timeout=2).topics[topic]
             self._partitions = [TopicPartition(topic, p) for p in meta.partitions]
         lag = 0
-        for tp in self._consumer.committed(self._partitions, timeout=10):
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+        for tp in self._consumer.committed(self._partitions, timeout=2):
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
             lag += max(0, high - max(tp.offset, low))
         return lag
 

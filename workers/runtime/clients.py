@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from workers.config import FleetSettings
 
@@ -25,6 +27,8 @@ def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[s
         "max.poll.interval.ms": rt.max_poll_interval_ms,
         "session.timeout.ms": rt.session_timeout_ms,
         "fetch.wait.max.ms": 25,
+        # End-of-partition events let a worker commit past trailing transaction markers.
+        "enable.partition.eof": True,
         **extra,
     }
 
@@ -52,6 +56,7 @@ def producer_config(settings: FleetSettings, transactional_id: str | None) -> di
         "partitioner": "murmur2_random",
         "linger.ms": 5,
         "compression.type": "lz4",
+        "message.max.bytes": 16 * 1024 * 1024,  # topics set their own, smaller limits
     }
     if transactional_id:
         conf["transactional.id"] = transactional_id
@@ -59,7 +64,26 @@ def producer_config(settings: FleetSettings, transactional_id: str | None) -> di
     return conf
 
 
+_SLOTS: list[IO[str]] = []  # lock files held for the life of the process
+
+
 def transactional_id(settings: FleetSettings, worker: str) -> str:
-    # Stable per instance so a restarted pod fences its predecessor; pid keeps local
-    # processes on one host apart.
-    return f"{settings.group(worker)}-{settings.runtime.instance_id}-{os.getpid()}"
+    """`<group>-<instance_id>-<slot>`: stable across restarts, so a restarted worker fences its
+    predecessor at once and aborts its open transaction (instead of waiting out
+    transaction.timeout.ms). The slot is the lowest free lock under the state dir: processes of
+    one worker on one host get 0, 1, ...; a restarted one gets its predecessor's slot back."""
+    root = Path(settings.runtime.state_dir) / settings.group(worker) / "slots"
+    root.mkdir(parents=True, exist_ok=True)
+    slot = 0
+    while True:
+        handle = (root / f"slot-{slot}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            slot += 1
+            continue
+        handle.write(str(os.getpid()))
+        handle.flush()
+        _SLOTS.append(handle)
+        return f"{settings.group(worker)}-{settings.runtime.instance_id}-{slot}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -45,7 +48,7 @@ class WorkerMetrics:
             "regime_fleet_records_produced", "Records produced.", ["worker", "topic"], registry=r
         )
         self.dead_letters = Counter(
-            "regime_fleet_dlq_records", "Records dead-lettered.", ["worker", "reason"], registry=r
+            "regime_fleet_dlq_records", "Records dead-lettered.", ["worker", "error_code"], registry=r
         )
         self.duplicates = Counter(
             "regime_fleet_duplicates_dropped", "Duplicates dropped.", ["worker"], registry=r
@@ -63,18 +66,24 @@ class WorkerMetrics:
             ["worker"],
             registry=r,
         )
-        self.commit_seconds = Histogram(
-            "regime_fleet_transaction_commit_seconds",
-            "Checkpoint commit time.",
+        self.checkpoint_seconds = Histogram(
+            "regime_fleet_checkpoint_seconds",
+            "Checkpoint time (steps 2-5).",
             ["worker"],
             registry=r,
         )
-        self.aborts = Counter(
-            "regime_fleet_transaction_aborts", "Aborted transactions.", ["worker"], registry=r
+        self.checkpoint_aborts = Counter(
+            "regime_fleet_checkpoint_aborts", "Aborted checkpoints.", ["worker"], registry=r
+        )
+        self.client_resets = Counter(
+            "regime_fleet_client_resets",
+            "Kafka clients recreated after a call overran its bound.",
+            ["worker"],
+            registry=r,
         )
         self.lag = Gauge(
             "regime_fleet_consumer_lag",
-            "Consumer lag per partition.",
+            "Records not yet processed, per input partition.",
             ["worker", "topic", "partition"],
             registry=r,
         )
@@ -120,3 +129,43 @@ class WorkerMetrics:
             ["worker", "state"],
             registry=r,
         )
+
+    def by_name(self, name: str) -> Any:
+        """The metric called `regime_fleet_<name>`."""
+        for metric in vars(self).values():
+            if getattr(metric, "_name", None) == f"regime_fleet_{name}":
+                return metric
+        raise KeyError(f"no metric regime_fleet_{name} (docs/metrics.md lists them)")
+
+
+class Recorder:
+    """The processing.Metrics a live core records into: names from docs/metrics.md without the
+    `regime_fleet_` prefix; the `worker` label is filled in where the metric has one."""
+
+    def __init__(self, metrics: WorkerMetrics, worker: str) -> None:
+        self.metrics = metrics
+        self.worker = worker
+        self._children: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+    def _child(self, name: str, labels: dict[str, str]) -> Any:
+        key = (name, tuple(sorted(labels.items())))
+        child = self._children.get(key)
+        if child is None:
+            metric = self.metrics.by_name(name)
+            if "worker" in metric._labelnames:
+                labels = {"worker": self.worker, **labels}
+            child = metric.labels(**labels) if labels else metric
+            self._children[key] = child
+        return child
+
+    def count(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        self._child(name, labels).inc(amount)
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        self._child(name, labels).observe(value)
+
+    @contextlib.contextmanager
+    def timer(self, name: str, **labels: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.observe(name, time.perf_counter() - started, **labels)

@@ -1,8 +1,10 @@
-"""When a worker stops consuming: partitions whose checkpoints keep failing, and the whole
-assignment while a downstream group lags (backpressure). Also the per-partition lag report.
+"""When a worker stops consuming a partition, and why: checkpoints that keep failing (retry
+policy of the failing domain), partitions still opening (committed offsets, store restore),
+and the whole assignment while a downstream group lags (backpressure, from the topology).
+Also the per-partition lag report.
 
-Failure pauses make the worker not ready and are retried every `persist_retry_s`; ingest
-also turns degraded (it fails fast). Backpressure pauses keep the worker ready.
+Failure pauses make the worker not ready and are retried with the domain's backoff; a worker
+whose topology says `degrade_on_failure` also turns degraded. Backpressure keeps it ready.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from workers.config import FleetSettings
 from workers.runtime.backpressure import BackpressureGauge, Downstream
 from workers.runtime.health import WorkerStatus
 from workers.runtime.observability import WorkerMetrics
-from workers.topology import WorkerSpec
+from workers.topology import WorkerSpec, setting
+
+
+def downstream_of(settings: FleetSettings, spec: WorkerSpec) -> Downstream | None:
+    """The topology's backpressure target for this worker, or None when its limit is 0."""
+    bp = spec.backpressure
+    if bp is None or not setting(settings, bp.limit):
+        return None
+    high = int(setting(settings, bp.limit)) * bp.records_per_unit
+    return Downstream(
+        settings.group(bp.group), settings.topic(bp.topic), high, high // 2, f"{bp.group} lags on {bp.topic}"
+    )
 
 
 class PauseControl:
@@ -28,7 +41,6 @@ class PauseControl:
         status: WorkerStatus,
         metrics: WorkerMetrics,
         log: Any,
-        downstream: Downstream | None,
         topic_names: dict[str, str],
     ) -> None:
         self.settings = settings
@@ -36,15 +48,17 @@ class PauseControl:
         self.status = status
         self.metrics = metrics
         self.log = log
-        self.downstream = downstream
+        self.downstream = downstream_of(settings, spec)
         self.topic_names = topic_names
         self.gauge: BackpressureGauge | None = None
         self.failures: dict[int, int] = {}
+        self.pauses: dict[int, int] = {}
         self.paused_until: dict[int, float] = {}
+        self.opening: set[int] = set()  # assigned, not yet restored and positioned
         self.lag_due = 0.0
 
-    def injected_faults(self, dirty: set[int], batch: set[int], output_domain: str) -> dict[str, set[int]]:
-        """Test hook: `persist:<p>` fails checkpoints with store changes for partition p,
+    def injected_faults(self, dirty: set[int], batch: set[int]) -> dict[str, set[int]]:
+        """Test hook: `state:<p>` fails checkpoints with store changes for partition p,
         `produce:<p>` any checkpoint of partition p (`*` = every partition)."""
         fault_file = self.settings.runtime.fault_file
         if fault_file is None or not Path(fault_file).exists():
@@ -54,29 +68,36 @@ class PauseControl:
         def hit(kind: str, candidates: set[int]) -> set[int]:
             return {p for p in candidates if f"{kind}:{p}" in lines or f"{kind}:*" in lines}
 
-        return {"state": hit("persist", dirty), output_domain: hit("produce", batch | dirty)}
+        return {"state": hit("state", dirty), self.spec.checkpoint_domain: hit("produce", batch | dirty)}
+
+    def held(self) -> set[int]:
+        """Partitions that stay paused whatever backpressure says."""
+        return set(self.paused_until) | self.opening
 
     def failed(self, consumer: Consumer | None, partitions: set[int], domain: str, reason: str) -> None:
         """A checkpoint of these partitions could not commit (it was aborted)."""
-        rt = self.settings.runtime
+        policy = self.settings.retry_policy(domain)
         for p in partitions:
             self.failures[p] = self.failures.get(p, 0) + 1
             self.metrics.retries.labels(domain).inc()
-            if self.failures[p] < rt.persist_max_attempts or consumer is None:
+            if self.failures[p] < policy.max_attempts or consumer is None:
                 continue
+            self.pauses[p] = self.pauses.get(p, 0) + 1
+            delay = policy.delay(self.pauses[p])
             consumer.pause(self._inputs(p))
-            self.paused_until[p] = time.monotonic() + rt.persist_retry_s
+            self.paused_until[p] = time.monotonic() + delay
             self.status.pause_reasons[f"partition {p}"] = (
-                f"{domain}: checkpoint failed {self.failures[p]}x: {reason}"
+                f"{domain}: checkpoint failed {self.failures[p]}x, retry in {delay:.1f} s: {reason}"
             )
-            self.log.error("partition_paused", partition=p, reason=reason, domain=domain)
-            if self.spec.name == "ingest" and self.status.lifecycle == "running":
+            self.log.error("partition_paused", partition=p, reason=reason, domain=domain, retry_in_s=delay)
+            if self.spec.degrade_on_failure and self.status.lifecycle == "running":
                 self.status.set_lifecycle("degraded")
                 self.log.error("worker_degraded", lifecycle="degraded", domain=domain)
 
     def succeeded(self, partitions: set[int]) -> None:
         for p in partitions:
             self.failures.pop(p, None)
+            self.pauses.pop(p, None)
             if p not in self.paused_until:
                 self.status.pause_reasons.pop(f"partition {p}", None)
         if self.status.lifecycle == "degraded" and not self.status.pause_reasons:
@@ -89,15 +110,24 @@ class PauseControl:
         for p, until in list(self.paused_until.items()):
             if now >= until:
                 del self.paused_until[p]
-                self.failures[p] = (
-                    self.settings.runtime.persist_max_attempts - 1
-                )  # one more failure pauses again
-                consumer.resume(self._inputs(p))
+                # One more failure pauses again, with the next (longer) delay.
+                self.failures[p] = self.settings.retry_policy(self.spec.checkpoint_domain).max_attempts - 1
+                if p not in self.opening:
+                    consumer.resume(self._inputs(p))
                 self.log.info("partition_resumed", partition=p)
         self._backpressure(consumer)
         if now >= self.lag_due:
             self.lag_due = now + 1.0
             self._report_lag(consumer)
+
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions revoked or lost: their pauses go with them."""
+        for p in partitions:
+            self.failures.pop(p, None)
+            self.pauses.pop(p, None)
+            self.paused_until.pop(p, None)
+            self.opening.discard(p)
+            self.status.pause_reasons.pop(f"partition {p}", None)
 
     def close(self) -> None:
         if self.gauge is not None:
@@ -118,14 +148,15 @@ class PauseControl:
             self.log.info("backpressure_pause", lag=self.gauge.lag, bound=self.downstream.high)
         elif change is False:
             self.status.backpressure = ""
-            failed = set(self.paused_until)  # partitions paused for a failure stay paused
-            consumer.resume([tp for tp in consumer.assignment() if tp.partition not in failed])
+            held = self.held()
+            consumer.resume([tp for tp in consumer.assignment() if tp.partition not in held])
             self.log.info("backpressure_resume", lag=self.gauge.lag, bound=self.downstream.low)
         if self.gauge.paused:
             consumer.pause(consumer.assignment())  # again after any rebalance
 
     def _report_lag(self, consumer: Consumer) -> None:
-        """Position and lag per assigned partition, from cached watermarks."""
+        """Records not yet processed per assigned partition: the high watermark minus the
+        position, which the client moves past transaction markers, so an idle worker shows 0."""
         assigned = consumer.assignment()
         partitions = {}
         for tp in consumer.position(assigned) if assigned else []:

@@ -11,8 +11,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
+from workers.processing.records import header_map
 from workers.runtime import clients
-from workers.runtime.records import header_map
 
 
 class TopicError(Exception):
@@ -26,6 +26,7 @@ class Stored:
     key: str | None
     value: dict[str, Any]
     headers: dict[str, str]
+    timestamp_ms: int = 0
 
 
 def read_all(
@@ -73,6 +74,7 @@ def read_all(
                     value = serde.decode(
                         schema, msg.value(), topic=topic, partition=partition, offset=msg.offset()
                     )
-                    yield Stored(partition, msg.offset(), key, value, header_map(msg.headers()))
+                    headers = header_map(msg.headers())
+                    yield Stored(partition, msg.offset(), key, value, headers, msg.timestamp()[1])
     finally:
         consumer.close()

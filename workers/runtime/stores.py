@@ -11,9 +11,10 @@ from typing import Any
 from confluent_kafka import Consumer
 
 from workers.config import FleetSettings
+from workers.processing import Processor, StoreView
 from workers.runtime.observability import WorkerMetrics
 from workers.state.changelog import restore
-from workers.state.store import PartitionStore, StoreView
+from workers.state.store import PartitionStore
 from workers.topology import WorkerSpec
 
 Changes = dict[tuple[str, int], dict[str, bytes | None]]
@@ -24,15 +25,15 @@ class AssignedStores:
         self,
         settings: FleetSettings,
         spec: WorkerSpec,
-        processor: Any,
+        processor: Processor,
         group: str,
         metrics: WorkerMetrics,
         log: Any,
     ) -> None:
         self.settings = settings
         self.spec = spec
-        self.names: tuple[str, ...] = processor.stores
-        self.codecs = getattr(processor, "store_codecs", {})
+        self.names: tuple[str, ...] = tuple(processor.stores)
+        self.codecs = processor.stores
         self.group = group
         self.metrics = metrics
         self.log = log
@@ -43,15 +44,14 @@ class AssignedStores:
         return self.settings.topic(self.spec.stores[store])
 
     def open(self, partition: int, reader: Consumer, *, skip_from: int | None) -> int | None:
-        """Open and restore this partition's stores; the lowest input offset they reflect."""
+        """Open and restore this partition's stores (incrementally, if already open); the
+        lowest input offset they reflect."""
         rt = self.settings.runtime
         source: int | None = None
         for store in self.names:
-            if (store, partition) in self.stores:
-                continue
-            ps = PartitionStore(
+            ps = self.stores.get((store, partition)) or PartitionStore(
                 Path(rt.state_dir) / self.group / store / str(partition),
-                codec=self.codecs.get(store),
+                codec=self.codecs[store],
                 block_cache_mb=rt.rocksdb_block_cache_mb,
                 write_buffer_mb=rt.rocksdb_write_buffer_mb,
             )

@@ -1,20 +1,16 @@
-"""The shared runtime: consume a batch, run the pure processor, checkpoint, repeat.
+"""The shared runtime's loop: consume a batch, run the pure processor, checkpoint, repeat;
+and the rebalance callbacks. The checkpoint protocol itself is in checkpoint.py.
 
-Checkpoint protocol, exactly-once (one Kafka transaction per commit interval):
-  1. Outputs of every processed record are produced inside the open transaction.
-  2. Each store's pending changes go to its changelog, in the same transaction, each with
-     a `source_offset` header naming the last input offset they reflect.
-  3. The producer is flushed; any failed delivery aborts the checkpoint.
-  4. The next input offsets are sent with the consumer group metadata, and the transaction
-     commits. On any failure: abort, drop pending changes, rewind to the committed offsets.
-  5. Only after the commit are the changes written to RocksDB, with the changelog offset.
-At-least-once mode keeps the order without a transaction: outputs are flushed (1, 3), then
-the changelog (2, 3), then offsets are committed (4), then RocksDB is written (5).
+Partitions open outside the rebalance callback: an assigned partition stays paused until its
+committed offset could be read (a dead predecessor's open transaction can hold it back), its
+stores are restored and the processor has been told; the same path re-opens every partition
+after an aborted checkpoint, so a rewind is an ordinary re-open.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -26,24 +22,23 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
+from workers.processing import Processor, Record, StoreCorruption, StoreError, Unavailable, dead_letter
+from workers.processing.records import header_map
 from workers.runtime import clients
-from workers.runtime.backpressure import Downstream
+from workers.runtime.admin import max_message_bytes
+from workers.runtime.checkpoint import PRODUCER_MAX_BYTES, Checkpoint, Failure, StuckCall, bounded
+from workers.runtime.fleet_config import record_config
 from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.pauses import PauseControl
-from workers.runtime.records import Output, Processor, Record, dead_letter, header_map
-from workers.runtime.stores import AssignedStores, Changes
-from workers.state.changelog import SOURCE_OFFSET_HEADER
-from workers.state.store import StoreCorruption
-from workers.topology import Topology
+from workers.runtime.stores import AssignedStores
+from workers.topology import Topology, setting
 
-FLEET_DLQ = "fleet.dlq"
-# The failure domain of a checkpoint that carries no store changes, by worker.
-OUTPUT_DOMAIN = {"ingest": "buffer", "scheduler": "state", "engine": "engine", "publisher": "publish"}
+ERROR_REASON_S = 15.0  # a consumer error keeps the worker not ready this long after it last occurred
 
 
 class WorkerError(RuntimeError):
-    """A condition the worker cannot continue from (fenced producer, mismatched topics)."""
+    """A condition the worker cannot continue from (missing or mismatched topics)."""
 
 
 class Worker:
@@ -53,11 +48,10 @@ class Worker:
         topology: Topology,
         processor: Processor,
         *,
+        metrics: WorkerMetrics | None = None,
         serde: Serde | None = None,
         clock: Callable[[], float] = time.time,
-        dead_letter_topic: str = FLEET_DLQ,
-        downstream: Downstream | None = None,
-        observe: Callable[[Output], None] | None = None,
+        on_close: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.topology = topology
@@ -65,27 +59,35 @@ class Worker:
         self.spec = topology.worker(processor.name)
         self.serde = serde or Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
         self.clock = clock
-        self.dead_letter_topic = dead_letter_topic
         self.eos = settings.runtime.processing_guarantee == "exactly_once"
         self.group = settings.group(processor.name)
-        self.metrics = WorkerMetrics()
+        self.metrics = metrics or WorkerMetrics()
         self.status = WorkerStatus(worker=processor.name, group=self.group, metrics=self.metrics)
         self.log = get_logger(worker=processor.name, group_id=self.group)
         self._stopping = False
-        self._next_offsets: dict[tuple[str, int], int] = {}
-        self._in_txn = False
-        self._txn_started = 0.0
-        self._changelog_offsets: dict[tuple[str, int], int] = {}
-        self._delivery_errors: list[str] = []
+        self._on_close = on_close
         self._topic_names = {settings.topic(t): t for t in topology.topics}
         self.consumer: Consumer | None = None
-        self.producer: Producer | None = None
-        self._children: dict[tuple[int, str], Any] = {}
-        self._observe = observe
+        self._committed: dict[tuple[str, int], int] = {}
+        self._punctuated: dict[int, int] = {}
+        self._consumer_error_at = 0.0
+        self._reconnect_due = 0.0
+        timeout = self.spec.unit_timeout
+        self._unit_timeout_ms = int(setting(settings, timeout.limit)) if timeout else 0
         self.stores = AssignedStores(settings, self.spec, processor, self.group, self.metrics, self.log)
-        self._output_domain = OUTPUT_DOMAIN.get(processor.name, "publish")
         self.pauses = PauseControl(
-            settings, self.spec, self.status, self.metrics, self.log, downstream, self._topic_names
+            settings, self.spec, self.status, self.metrics, self.log, self._topic_names
+        )
+        txn_id = clients.transactional_id(settings, processor.name) if self.eos else None
+        self.checkpoint = Checkpoint(
+            settings,
+            topology,
+            self.spec,
+            self.serde,
+            self.metrics,
+            self.stores,
+            lambda: Producer(clients.producer_config(settings, txn_id)),
+            limits={},
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -102,23 +104,19 @@ class Worker:
             self.log.info("worker_running", lifecycle="running", inputs=list(self.spec.inputs))
             while not self._stopping:
                 self.poll_once()
-            self._checkpoint()
+            self._commit()
             self.status.set_lifecycle("drained")
             self.log.info("worker_drained", lifecycle="drained")
             return 0
         except StoreCorruption as exc:
             # Fatal state corruption: stay up, degraded and not ready, saying where, until stopped.
-            self.status.set_lifecycle("degraded")
-            self.status.last_error = str(exc)
-            self.log.error("store_corrupt", lifecycle="degraded", error=str(exc))
+            self._degraded("store_corrupt", str(exc))
             while not self._stopping:
                 self.status.last_poll_monotonic = time.monotonic()
                 time.sleep(0.2)
             return 1
         except WorkerError as exc:
-            self.status.set_lifecycle("degraded")
-            self.status.last_error = str(exc)
-            self.log.error("worker_failed", lifecycle="degraded", error=str(exc))
+            self._degraded("worker_failed", str(exc))
             return 1
         finally:
             self.close()
@@ -128,6 +126,11 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping = True
+
+    def _degraded(self, event: str, error: str) -> None:
+        self.status.set_lifecycle("degraded")
+        self.status.last_error = error
+        self.log.error(event, lifecycle="degraded", error=error)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.log.info("signal_received", signal=signal.Signals(signum).name, lifecycle=self.status.lifecycle)
@@ -144,20 +147,46 @@ class Worker:
         os._exit(3)
 
     def _start(self) -> None:
-        self._check_copartitioned()
-        s = self.settings
-        self.producer = Producer(
-            clients.producer_config(s, clients.transactional_id(s, self.processor.name) if self.eos else None)
-        )
-        if self.eos:
-            self.producer.init_transactions(30)
-        self.consumer = Consumer(clients.consumer_config(s, self.group))
+        """Check topics, record the configuration, then connect: until the producer is ready
+        (a broker down, a predecessor to fence) the worker waits, not ready, saying why."""
+        limits = self._topic_limits()
+        self.checkpoint.limits.update(limits)
+        record_config(self.settings, self.processor.name, self.log)
+        while not self._stopping and not self._connect():
+            self.status.last_poll_monotonic = time.monotonic()
+            time.sleep(1.0)
+        self.consumer = Consumer(clients.consumer_config(self.settings, self.group))
         self.consumer.subscribe(
-            [s.topic(t) for t in self.spec.inputs],
+            [self.settings.topic(t) for t in self.spec.inputs],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
+
+    def _connect(self) -> bool:
+        try:
+            self.checkpoint.connect()
+        except (KafkaException, StuckCall) as exc:
+            self.status.pause_reasons["producer"] = f"connecting the producer: {exc}"
+            self.log.warning("producer_not_ready", error=str(exc))
+            return False
+        self.status.pause_reasons.pop("producer", None)
+        return True
+
+    def _topic_limits(self) -> dict[str, int]:
+        """Every topic this worker touches must exist with the pipeline's partition count;
+        returns the largest record each output topic accepts."""
+        names = {*self.spec.inputs, *self.spec.outputs, *self.spec.reads, *self.spec.stores.values()}
+        try:
+            found = max_message_bytes(self.settings, sorted(names))
+        except KeyError as exc:
+            raise WorkerError(
+                f"topic {exc.args[0]} does not exist: run `regime-fleet topics create`"
+            ) from exc
+        counts = {t: n for t, (n, _) in found.items()}
+        if len(set(counts.values())) > 1:
+            raise WorkerError(f"co-partitioned topics differ in partition count: {counts}")
+        return {t: min(limit, PRODUCER_MAX_BYTES) for t, (_, limit) in found.items()}
 
     def close(self) -> None:
         if self.consumer is not None:
@@ -167,325 +196,262 @@ class Worker:
                 self.log.warning("consumer_close_failed", error=str(exc))
             self.consumer = None
         self.stores.close()
-        if self.producer is not None:
-            self.producer.flush(10)
-            self.producer = None
+        producer = self.checkpoint.producer
+        if producer is not None:
+            producer.flush(min(10.0, self.settings.runtime.kafka_call_timeout_s))
         self.pauses.close()
-
-    def _check_copartitioned(self) -> None:
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient(clients.base_config(self.settings))
-        meta = admin.list_topics(timeout=10)
-        counts = {}
-        for t in (
-            *self.spec.inputs,
-            *self.spec.outputs,
-            *self.spec.reads,
-            *self.spec.stores.values(),
-        ):
-            topic = meta.topics.get(self.settings.topic(t))
-            if topic is None or topic.error is not None:
-                raise WorkerError(
-                    f"topic {self.settings.topic(t)} does not exist: run `regime-fleet topics create`"
-                )
-            counts[t] = len(topic.partitions)
-        if len(set(counts.values())) > 1:
-            raise WorkerError(f"co-partitioned topics differ in partition count: {counts}")
+        self._on_close()
 
     # -- the loop ----------------------------------------------------------------------
 
     def poll_once(self) -> None:
         assert self.consumer is not None
         rt = self.settings.runtime
+        self.status.last_poll_monotonic = time.monotonic()
+        if self.checkpoint.producer is None:
+            self._reconnect()
+        self._open_pending()
         self.pauses.tick(self.consumer)
         msgs = self.consumer.consume(num_messages=rt.batch_size, timeout=rt.poll_timeout_ms / 1000)
         self.status.last_poll_monotonic = time.monotonic()
+        if time.monotonic() - self._consumer_error_at > ERROR_REASON_S:
+            self.status.pause_reasons.pop("kafka", None)
         if msgs:
             started = time.perf_counter()
             for msg in msgs:
-                self._handle(msg)
+                if not self._handle(msg):
+                    break  # the checkpoint was aborted: the rest is read again after the re-open
             self.metrics.batch_size.labels(self.processor.name).observe(len(msgs))
             self.metrics.batch_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
         self._punctuate()
-        if self._in_txn and (time.monotonic() - self._txn_started) * 1000 >= rt.commit_interval_ms:
-            self._checkpoint()
+        if self.checkpoint.due():
+            self._commit()
 
-    def _handle(self, msg: Message) -> None:
+    def _reconnect(self) -> None:
+        """The producer was abandoned: pause everything until a new one has fenced it."""
+        assert self.consumer is not None
+        self.consumer.pause(self.consumer.assignment())
+        self.pauses.opening |= {tp.partition for tp in self.consumer.assignment()}
+        if time.monotonic() < self._reconnect_due:
+            return
+        self._reconnect_due = time.monotonic() + 2.0
+        if self._connect():
+            self.log.info("producer_reconnected")
+
+    def _handle(self, msg: Message) -> bool:
+        """Process one message; False when the checkpoint had to be aborted."""
         err = msg.error()
         if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                self.log.warning("consume_error", error=str(err))
-            return
+            return self._consumer_event(msg, err)
         topic = self._topic_names.get(msg.topic(), msg.topic())
         partition, offset = msg.partition(), msg.offset()
-        self._begin()
-        self._counter(self.metrics.consumed, topic).inc()
-        raw = msg.value() or b""
-        key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
-        headers = header_map(msg.headers())
-        ts = msg.timestamp()[1]
+        self.checkpoint.counter(self.metrics.consumed, topic).inc()
+        raw_key, raw_headers = msg.key(), msg.headers() or []
+        record = Record(
+            topic,
+            partition,
+            offset,
+            raw_key.decode("utf-8", "replace") if raw_key is not None else None,
+            {},
+            header_map(raw_headers),
+            msg.value() or b"",
+            msg.timestamp()[1],
+            raw_key,
+            tuple(raw_headers),
+        )
         schema = self.topology.topics[topic].value_schema if topic in self.topology.topics else None
         try:
             value = (
-                self.serde.decode(schema, raw, topic=topic, partition=partition, offset=offset)
+                self.serde.decode(schema, record.raw, topic=topic, partition=partition, offset=offset)
                 if schema
                 else {}
             )
         except DecodeError as exc:
-            record = Record(topic, partition, offset, key, {}, headers, raw, ts)
-            self._emit([dead_letter(record, self.dead_letter_topic, exc.code, str(exc))], partition)
-            self.metrics.dead_letters.labels(self.processor.name, exc.code).inc()
-            self._next_offsets[(msg.topic(), partition)] = offset + 1
-            return
-        record = Record(topic, partition, offset, key, value, headers, raw, ts)
-        views = self.stores.views_for(partition)
+            self._dead_letter(record, exc.code, str(exc))
+        else:
+            if not self._process(dataclasses.replace(record, value=value)):
+                return False
+        self.checkpoint.advance(msg.topic(), partition, offset + 1)
+        return True
+
+    def _process(self, record: Record) -> bool:
+        views = self.stores.views_for(record.partition)
         for view in views.values():
             view.begin_record()
+        started = time.monotonic()
         try:
             outputs = self.processor.process(record, views, int(self.clock() * 1000))
+        except Unavailable as exc:
+            self.log.warning(
+                "input_unavailable", topic=record.topic, partition=record.partition, error=str(exc)
+            )
+            self._failed(self.checkpoint.abort(Failure({record.partition}, self.spec.reads_domain, str(exc))))
+            return False
         except Exception as exc:  # a bug or poison pill must not stop the partition
             for view in views.values():
                 view.rollback_record()
-            self.log.exception(
-                "processor_failed", topic=topic, partition=partition, offset=offset, symbol=key
+            where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+            self.log.exception("processor_failed", symbol=record.key, **where)
+            self._dead_letter(record, "PROCESSOR_ERROR", f"{type(exc).__name__}: {exc}")
+            return True
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        if self._unit_timeout_ms and elapsed_ms > self._unit_timeout_ms:
+            for view in views.values():
+                view.rollback_record()
+            self.log.warning("unit_timed_out", offset=record.offset, symbol=record.key, elapsed_ms=elapsed_ms)
+            assert self.spec.unit_timeout is not None
+            timed_out = (
+                self.processor.timed_out(record, elapsed_ms)
+                if self.spec.unit_timeout.on_timeout == "fail"
+                else None
             )
-            outputs = [
-                dead_letter(
-                    record,
-                    self.dead_letter_topic,
-                    "PROCESSOR_ERROR",
-                    f"{type(exc).__name__}: {exc}",
-                )
-            ]
-            self.metrics.dead_letters.labels(self.processor.name, "PROCESSOR_ERROR").inc()
-        self._emit(outputs, partition)
-        self._next_offsets[(msg.topic(), partition)] = offset + 1
+            if timed_out is None:
+                self._dead_letter(record, "TIMEOUT", f"processing took {elapsed_ms} ms")
+                return True
+            outputs = timed_out
+        self.checkpoint.emit(outputs, record)
+        return True
+
+    def _dead_letter(self, record: Record, code: str, message: str) -> None:
+        self.checkpoint.emit([dead_letter(record, self.spec.dead_letter, code, message)])
+        self.checkpoint.count_dead_letter(code)
+
+    def _consumer_event(self, msg: Message, err: KafkaError) -> bool:
+        if err.code() == KafkaError._PARTITION_EOF:
+            # Everything up to the end, transaction markers included, is processed: committing
+            # that far makes an idle group's lag 0 (records not yet processed).
+            key, end = (msg.topic(), msg.partition()), msg.offset()
+            if msg.partition() not in self.pauses.opening and end > self._committed.get(key, -1):
+                self.checkpoint.advance(msg.topic(), msg.partition(), end)
+            return True
+        self._consumer_error_at = time.monotonic()
+        self.status.pause_reasons["kafka"] = f"consumer: {err}"
+        self.status.last_error = str(err)
+        self.log.warning("consume_error", error=str(err), fatal=err.fatal())
+        return True
 
     def _punctuate(self) -> None:
-        punctuate = getattr(self.processor, "punctuate", None)
-        if punctuate is None:
+        interval = self.processor.punctuate_interval_ms
+        if interval <= 0 or self.consumer is None:
             return
         now_ms = int(self.clock() * 1000)
-        for partition in sorted({p for _, p in self._assigned_partitions()}):
-            outputs = punctuate(partition, self.stores.views_for(partition), now_ms)
+        for partition in sorted({tp.partition for tp in self.consumer.assignment()} - self.pauses.opening):
+            if self._punctuated.get(partition) == now_ms // interval:
+                continue
+            self._punctuated[partition] = now_ms // interval
+            outputs = self.processor.punctuate(partition, self.stores.views_for(partition), now_ms)
             if outputs:
-                self._begin()
-                self._emit(outputs, partition)
+                self.checkpoint.emit(outputs)
 
-    def _assigned_partitions(self) -> list[tuple[str, int]]:
+    # -- checkpoints and re-opening ----------------------------------------------------
+
+    def _commit(self) -> None:
+        if self.consumer is None or self.checkpoint.producer is None:
+            return
+        txn = self.checkpoint.txn
+        done = {(t, p): o for (t, p), o in txn.next_offsets.items()} if txn else {}
+        batch = {p for _, p in done} | self.stores.dirty()
+        failure = self.checkpoint.commit(
+            self.consumer, self.pauses.injected_faults(self.stores.dirty(), batch)
+        )
+        if failure is not None:
+            self._failed(failure)
+            return
+        self._committed.update(done)
+        self.pauses.succeeded(batch)
+
+    def _failed(self, failure: Failure) -> None:
+        """An aborted checkpoint: pause what failed, then re-open every partition from its
+        committed offset (and, if the producer was abandoned, from a re-restored store)."""
         assert self.consumer is not None
-        return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
-
-    def _begin(self) -> None:
-        if self._in_txn:
-            return
-        if self.eos:
-            assert self.producer is not None
-            self.producer.begin_transaction()
-        self._in_txn = True
-        self._txn_started = time.monotonic()
-
-    def _emit(self, outputs: list[Output], partition: int) -> None:
-        assert self.producer is not None
-        for out in outputs:
-            topic = self.settings.topic(out.topic)
-            schema = self.topology.topics[out.topic].value_schema
-            if isinstance(out.value, bytes):
-                value = out.value
-            else:
-                assert schema is not None, f"{out.topic} has no value schema"
-                value = self.serde.encode(schema, out.value, topic=topic)
-            kwargs: dict[str, Any] = {}
-            if out.partition is not None:
-                kwargs["partition"] = out.partition
-            self._produce(
-                topic,
-                out.key.encode(),
-                value,
-                [(k, v.encode()) for k, v in out.headers.items()],
-                track=not self.eos,
-                **kwargs,
-            )
-            self._counter(self.metrics.produced, out.topic).inc()
-            if self._observe is not None:
-                self._observe(out)
-
-    def _counter(self, metric: Any, topic: str) -> Any:
-        """Per-topic metric children, cached: labels() costs more than the increment."""
-        key = (id(metric), topic)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(self.processor.name, topic)
-        return child
-
-    def _produce(
-        self,
-        topic: str,
-        key: bytes,
-        value: bytes | None,
-        headers: list[tuple[str, bytes]],
-        *,
-        track: bool,
-        **kwargs: Any,
-    ) -> None:
-        """Produce, waiting (never dropping) while the local queue is full. `track` asks for a
-        delivery report: needed for changelog offsets, and for outputs in at-least-once mode
-        (under a transaction a failed delivery fails the commit by itself)."""
-        assert self.producer is not None
-        if track:
-            kwargs["on_delivery"] = self._on_delivery
-        while True:
-            try:
-                self.producer.produce(topic, value, key, headers=headers, **kwargs)
-                return
-            except BufferError:
-                self.producer.poll(0.05)  # local queue full: wait for deliveries, never drop
-
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self._delivery_errors.append(f"{msg.topic()}[{msg.partition()}]: {err}")
-            return
-        key = (msg.topic(), msg.partition())
-        if self._changelog_offsets.get(key, -1) < msg.offset():
-            self._changelog_offsets[key] = msg.offset()
-
-    # -- checkpoint --------------------------------------------------------------------
-
-    def _checkpoint(self) -> None:
-        """Steps 2-5 of the checkpoint protocol (step 1 happened while processing)."""
-        if not self._in_txn:
-            return
-        assert self.producer is not None and self.consumer is not None
-        started = time.perf_counter()
-        dirty = self.stores.dirty()
-        batch = {p for _, p in self._next_offsets}
-        for domain, faulted in self.pauses.injected_faults(dirty, batch, self._output_domain).items():
-            if faulted:
-                self._abort(KafkaException(KafkaError(KafkaError._FAIL, f"injected {domain} fault")))
-                self.pauses.failed(
-                    self.consumer, faulted, domain, f"injected {domain} fault (runtime.fault_file)"
-                )
-                return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
-        if not self.eos:
-            # At-least-once: outputs must be durable before the changelog says they were made.
-            undelivered = self.producer.flush(30)
-            if undelivered or self._delivery_errors:
-                reason = (
-                    "; ".join(self._delivery_errors[:3]) or f"{undelivered} outputs undelivered after 30 s"
-                )
-                self._abort(KafkaException(KafkaError(KafkaError._FAIL, reason)))
-                self.pauses.failed(
-                    self.consumer, {tp.partition for tp in offsets}, self._output_domain, reason
-                )
-                return
-        changes, sources = self._produce_changelogs()  # step 2
-        try:
-            undelivered = self.producer.flush(30)  # step 3
-            if undelivered:
-                self._delivery_errors.append(f"{undelivered} records still undelivered after 30 s")
-            if self._delivery_errors:
-                raise KafkaException(KafkaError(KafkaError._FAIL, "; ".join(self._delivery_errors[:3])))
-            if self.eos:  # step 4
-                self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), 30
-                )
-                self.producer.commit_transaction(30)
-            elif offsets:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            self._abort(exc)
-            failed = {p for _, p in changes} | {tp.partition for tp in offsets}
-            self.pauses.failed(self.consumer, failed, "state" if changes else self._output_domain, str(exc))
-            return
-        self.stores.apply(changes, self._changelog_offsets, sources)  # step 5
-        self._in_txn = False
-        self._next_offsets.clear()
-        self._delivery_errors.clear()
-        self.pauses.succeeded({p for _, p in changes} | {tp.partition for tp in offsets})
-        self.metrics.commit_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
-
-    def _produce_changelogs(self) -> tuple[Changes, dict[int, int | None]]:
-        changes = self.stores.take_changes()
-        sources: dict[int, int | None] = {}
-        for (store, partition), pending in changes.items():
-            source = max((o - 1 for (_, p), o in self._next_offsets.items() if p == partition), default=None)
-            sources[partition] = source
-            headers = [(SOURCE_OFFSET_HEADER, str(source).encode())] if source is not None else []
-            for key, value in pending.items():
-                topic = self.stores.changelog(store)
-                self._produce(topic, key.encode(), value, headers, track=True, partition=partition)
-        return changes, sources
-
-    def _abort(self, exc: KafkaException) -> None:
-        assert self.producer is not None and self.consumer is not None
-        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-        self.metrics.aborts.labels(self.processor.name).inc()
-        self.log.warning("checkpoint_aborted", error=str(exc))
-        if error is not None and error.fatal():
-            raise WorkerError(f"fatal producer error, the instance must restart: {error}")
-        if self.eos:
-            try:
-                self.producer.abort_transaction(30)
-            except KafkaException as abort_exc:
-                raise WorkerError(f"abort failed: {abort_exc}") from abort_exc
-        self.stores.discard()
-        self._in_txn = False
-        self._next_offsets.clear()
-        self._delivery_errors.clear()
-        self._rewind()
-
-    def _rewind(self) -> None:
-        """Seek every assigned partition back to its committed offset and reset caches."""
-        assert self.consumer is not None
+        self.log.warning(
+            "checkpoint_aborted", error=failure.reason, domain=failure.domain, reset=failure.reset
+        )
+        self.status.last_error = failure.reason
+        self.pauses.failed(self.consumer, failure.partitions, failure.domain, failure.reason)
         assigned = self.consumer.assignment()
-        for tp in self.consumer.committed(assigned, timeout=30):
-            target = tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, 0)
-            # Not fetching yet raises; such a partition starts from the committed offset anyway.
-            with contextlib.suppress(KafkaException):
-                self.consumer.seek(target)
-        reset = getattr(self.processor, "assigned", None)
-        if reset is not None:
-            reset(sorted(tp.partition for tp in assigned))
+        self.consumer.pause(assigned)
+        self.pauses.opening |= {tp.partition for tp in assigned}
+        self._punctuated.clear()
+
+    def _open_pending(self) -> None:
+        """Open the partitions waiting in `pauses.opening`: committed offsets, stores, position."""
+        assert self.consumer is not None
+        opening = self.pauses.opening - set(self.pauses.paused_until)
+        if not opening or self.checkpoint.producer is None:
+            return
+        tps = [tp for tp in self.consumer.assignment() if tp.partition in opening]
+        timeout = min(5.0, self.settings.runtime.kafka_call_timeout_s)
+        try:
+            committed = bounded(lambda: self.consumer.committed(tps, timeout=timeout), timeout, "committed")  # type: ignore[union-attr]
+            self._restore(committed)
+            self.processor.assigned(sorted(opening))
+        except (KafkaException, StuckCall, Unavailable) as exc:
+            reason = f"opening partitions {sorted(opening)}: {exc}"
+            if "UNSTABLE_OFFSET_COMMIT" in str(exc) or isinstance(exc, StuckCall):
+                reason += " (a predecessor's transaction is still open: it ends when fenced or timed out)"
+            self.status.pause_reasons["opening"] = reason
+            self.log.warning("partitions_not_open", reason=reason)
+            return
+        except StoreError as exc:
+            if isinstance(exc, StoreCorruption):
+                raise
+            self.status.pause_reasons["opening"] = f"restoring stores: {exc}"
+            return
+        self.status.pause_reasons.pop("opening", None)
+        self.pauses.opening -= opening
+        if not (self.pauses.gauge is not None and self.pauses.gauge.paused):
+            self.consumer.resume([tp for tp in tps if tp.partition not in self.pauses.held()])
+        self.log.info("partitions_open", partitions=sorted(opening))
+
+    def _restore(self, committed: list[TopicPartition]) -> None:
+        """Restore stores and position each partition at its committed offset (at-least-once:
+        past what its store already holds)."""
+        assert self.consumer is not None
+        reader = Consumer(clients.reader_config(self.settings)) if self.stores.names else None
+        try:
+            for tp in committed:
+                done = tp.offset if tp.offset >= 0 else 0
+                self._committed[(tp.topic, tp.partition)] = done
+                if reader is not None:
+                    source = self.stores.open(
+                        tp.partition, reader, skip_from=done if self.eos and tp.offset >= 0 else None
+                    )
+                    if not self.eos and source is not None and source + 1 > done:
+                        done = source + 1  # at-least-once: the store already holds this work
+                with contextlib.suppress(KafkaException):  # not fetching yet: it starts there anyway
+                    self.consumer.seek(TopicPartition(tp.topic, tp.partition, done))
+        finally:
+            if reader is not None:
+                reader.close()
 
     # -- rebalance ---------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.status.assignment = [f"{tp.topic}[{tp.partition}]" for tp in partitions]
         self.log.info("partitions_assigned", partitions=self.status.assignment)
-        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)}
-        reader = Consumer(clients.reader_config(self.settings)) if self.stores.names else None
-        try:
-            for tp in partitions if reader is not None else []:
-                done = committed.get((tp.topic, tp.partition), -1)
-                source = self.stores.open(
-                    tp.partition, reader, skip_from=done if self.eos and done >= 0 else None
-                )
-                if not self.eos and source is not None and source + 1 > done:
-                    tp.offset = source + 1  # at-least-once: the store already holds this work
-        finally:
-            if reader is not None:
-                reader.close()
-        hook = getattr(self.processor, "assigned", None)
-        if hook is not None:
-            hook(sorted(tp.partition for tp in partitions))
         consumer.assign(partitions)
+        consumer.pause(partitions)
+        self.pauses.opening |= {tp.partition for tp in partitions}
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.info("partitions_revoked", partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
-        self._checkpoint()
+        if not self.pauses.opening & {tp.partition for tp in partitions}:
+            self._commit()
+        elif self.checkpoint.txn is not None:
+            self.checkpoint.abort(Failure(set(), self.spec.checkpoint_domain, "revoked while opening"))
         self._release(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.warning("partitions_lost", partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
-        if self._in_txn and self.eos and self.producer is not None:
-            self.producer.abort_transaction(30)
-        self.stores.discard()
-        self._in_txn = False
-        self._next_offsets.clear()
+        if self.checkpoint.txn is not None:
+            self.checkpoint.abort(Failure(set(), self.spec.checkpoint_domain, "partitions lost"))
         self._release(partitions)
 
     def _release(self, partitions: list[TopicPartition]) -> None:
-        self.stores.release({tp.partition for tp in partitions})  # frees the RocksDB LOCK
+        gone = {tp.partition for tp in partitions}
+        self.stores.release(gone)  # frees the RocksDB LOCK
+        self.pauses.forget(gone)
+        for key in [k for k in self._committed if k[1] in gone]:
+            del self._committed[key]
         self.status.assignment = []

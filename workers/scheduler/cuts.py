@@ -12,6 +12,9 @@ Boundary mode (event time, epoch-aligned every interval_ms):
 Snapshot rule: among SNAPSHOT_INPUTS records in the cut with as_of_ts_ms <= T, the greatest
 (as_of_ts_ms, ingest_seq). None: the run is still planned, with snapshot_ingest_seq null, and
 the engine reports it as EngineRunFailed (code NO_SNAPSHOT_INPUTS).
+The state stays small whatever the cut's length: the input hash is a chain, and only the
+MAX_SNAPSHOTS greatest snapshot candidates are kept (in boundary mode every candidate has
+as_of_ts_ms < T, so the greatest one alone decides).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.contracts.identity import chain_input_hash
+
+MAX_SNAPSHOTS = 64
 
 
 @dataclass
@@ -72,6 +77,8 @@ def append(state: CutState, seq: int, event: dict[str, Any], correlation_id: str
     state.input_hash = chain_input_hash(state.input_hash, event)
     if event["kind"] == "SNAPSHOT_INPUTS":
         state.snapshots.append([event["snapshot_inputs"]["as_of_ts_ms"], seq])
+        if len(state.snapshots) > MAX_SNAPSHOTS:
+            state.snapshots.remove(min(state.snapshots))
 
 
 def close(state: CutState, engine_timestamp_ms: int) -> Cut:

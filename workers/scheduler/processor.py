@@ -7,27 +7,28 @@ from typing import Any
 
 from workers.config import FleetSettings
 from workers.contracts.identity import run_id
-from workers.runtime.records import Output, Record
+from workers.processing import JsonCodec, Output, ProcessorBase, Record, Services, StateStore
+from workers.regime import ENGINE_VERSION
 from workers.scheduler.cuts import Cut, CutState, append, close, floor_to, on_boundary_record
-from workers.state.store import StoreView
+from workers.topics import RUNS
 
-RUNS = "engine.runs"
 STORE = "cuts"
 
 
-class SchedulerProcessor:
+class SchedulerProcessor(ProcessorBase):
     name = "scheduler"
-    stores: tuple[str, ...] = (STORE,)
 
-    def __init__(self, settings: FleetSettings, engine_version: str) -> None:
+    def __init__(self, settings: FleetSettings, engine_version: str = ENGINE_VERSION) -> None:
         self.mode = settings.scheduler.mode
         self.interval = settings.scheduler.interval_ms
         self.engine_mode = settings.engine.mode.upper()
         self.engine_version = engine_version
         self.config_fingerprint = settings.config_fingerprint()
-        self._last_tick: dict[int, int] = {}
+        self.stores = {STORE: JsonCodec()}
+        # Timer mode: the runtime calls punctuate once per interval and partition.
+        self.punctuate_interval_ms = self.interval if self.mode == "timer" else 0
 
-    def process(self, record: Record, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
+    def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         view = stores[STORE]
         event = record.value["event"]
         symbol = event["symbol"]
@@ -41,14 +42,12 @@ class SchedulerProcessor:
         view.put(symbol, state.dump())
         return outputs
 
-    def punctuate(self, partition: int, stores: Mapping[str, StoreView], now_ms: int) -> list[Output]:
-        """Timer mode: at each wall-clock tick, close every symbol's non-empty cut."""
+    def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        """Timer mode: at each wall-clock tick, close every symbol's non-empty cut. A tick that
+        was already taken (its runs are in the store) plans nothing again."""
         if self.mode != "timer" or STORE not in stores:
             return []
         tick = floor_to(now_ms, self.interval)
-        if self._last_tick.get(partition) == tick:
-            return []
-        self._last_tick[partition] = tick
         view = stores[STORE]
         outputs = []
         for symbol in view.keys():
@@ -97,3 +96,7 @@ class SchedulerProcessor:
         }
         # Keyed by run_id so compaction keeps every run; pinned to the symbol's partition.
         return Output(RUNS, rid, run, headers, partition=partition)
+
+
+def create(settings: FleetSettings, services: Services) -> SchedulerProcessor:
+    return SchedulerProcessor(settings)

@@ -2,7 +2,11 @@
 
 Restore reads from the store's last applied changelog offset + 1 up to the high watermark,
 judging "done" by the consumer position, not by the last record seen: a changelog that ends
-in a transaction marker has a high watermark one past its last data record.
+in a transaction marker has a high watermark one past its last data record. Every record is
+decoded with the store's codec on the way in: one that breaks the store's contract is
+StoreCorruption (fatal for the partition, naming topic[partition]@offset), the same for every
+store. A local store ahead of its changelog (the topic was deleted and recreated) is wiped and
+rebuilt rather than trusted.
 """
 
 from __future__ import annotations
@@ -45,8 +49,10 @@ def restore(
     # No local offset (a new, lost or wiped DB) means a rebuild from the whole changelog.
     result = RestoreResult(full_rebuild=store.wiped or (stored is None and high > low))
     start = (stored + 1) if stored is not None else low
-    if stored is not None and start < low:
-        store.wipe()  # compaction or retention removed what we need: rebuild from scratch
+    if stored is not None and (start < low or stored >= high):
+        # Retention removed what we need, or the changelog is younger than the local store:
+        # rebuild from scratch.
+        store.wipe()
         result.full_rebuild = True
         start = low
     if start >= high:
@@ -84,8 +90,7 @@ def restore(
                 if key is None:
                     continue
                 name, value = key.decode(), msg.value()
-                checked = store.codec.checks_on_restore and value is not None
-                if checked and not _accepted(
+                if value is not None and not _accepted(
                     store, changes, name, value, f"{topic}[{partition}]@{msg.offset()}"
                 ):
                     result.skipped += 1

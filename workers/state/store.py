@@ -1,58 +1,25 @@
-"""A RocksDB (rocksdict) store for one partition, and the per-batch view processors write to.
+"""A RocksDB (rocksdict) store for one partition: the committed state a StoreView reads.
 
-Keys are strings, values JSON-compatible objects (the changelog carries them as canonical JSON
+Keys are strings, values whatever the store's codec encodes (the changelog carries the same
 bytes). Metadata lives under the reserved prefix `__meta__/`: the last applied changelog offset
 and the last input (source) offset whose changes it holds.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rocksdict import Options, Rdict, WriteBatch
+
+from workers.processing.state import Codec, JsonCodec, StoreCorruption, StoreError
 
 META = "__meta__/"
 CHANGELOG_OFFSET = META + "changelog_offset"
 SOURCE_OFFSET = META + "source_offset"
-_DELETED = object()
-_ABSENT = object()
-
-
-class StoreError(Exception):
-    """A store that cannot be opened, written or restored; names the store and partition."""
-
-
-class StoreCorruption(StoreError):
-    """A changelog record that breaks the store's contract: fatal, the partition is refused."""
-
-
-class JsonCodec:
-    """Values as canonical JSON; every changelog record is accepted on restore."""
-
-    checks_on_restore = False
-
-    def encode(self, value: Any) -> bytes:
-        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-    def decode(self, data: bytes) -> Any:
-        return json.loads(data)
-
-    def accept(self, current: Any, new: Any) -> bool:
-        return True
-
-
-class Codec(Protocol):
-    checks_on_restore: bool
-
-    def encode(self, value: Any) -> bytes: ...
-    def decode(self, data: bytes) -> Any: ...
-    def accept(self, current: Any, new: Any) -> bool:
-        """Restore: may `new` (later in the changelog) replace `current`? Raise if corrupt."""
-        ...
+__all__ = ["PartitionStore", "StoreCorruption", "StoreError"]
 
 
 class PartitionStore:
@@ -128,62 +95,3 @@ class PartitionStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-class StoreView:
-    """What a processor sees during one batch: committed RocksDB state plus pending changes."""
-
-    def __init__(self, store: PartitionStore) -> None:
-        self.store = store
-        self.pending: dict[str, Any] = {}
-        self._undo: dict[str, Any] | None = None
-
-    def begin_record(self) -> None:
-        """Start journaling, so one failed record's writes can be rolled back alone."""
-        self._undo = {}
-
-    def rollback_record(self) -> None:
-        for key, before in (self._undo or {}).items():
-            if before is _ABSENT:
-                self.pending.pop(key, None)
-            else:
-                self.pending[key] = before
-        self._undo = None
-
-    def _journal(self, key: str) -> None:
-        if self._undo is not None and key not in self._undo:
-            self._undo[key] = self.pending.get(key, _ABSENT)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self.pending:
-            value = self.pending[key]
-            return default if value is _DELETED else value
-        value = self.store.get(key)
-        return default if value is None else value
-
-    def put(self, key: str, value: Any) -> None:
-        self._journal(key)
-        self.pending[key] = value
-
-    def delete(self, key: str) -> None:
-        self._journal(key)
-        self.pending[key] = _DELETED
-
-    def keys(self, prefix: str = "") -> list[str]:
-        found = {k for k, _ in self.store.items(prefix)}
-        for k, v in self.pending.items():
-            if k.startswith(prefix):
-                (found.discard if v is _DELETED else found.add)(k)
-        return sorted(found)
-
-    def take_changes(self) -> dict[str, bytes | None]:
-        """The batch's changes as changelog values (None = tombstone); clears them."""
-        encode = self.store.codec.encode
-        out = {k: None if v is _DELETED else encode(v) for k, v in self.pending.items()}
-        self.pending = {}
-        self._undo = None
-        return out
-
-    def discard(self) -> None:
-        self.pending = {}
-        self._undo = None

@@ -4,9 +4,10 @@ from tests.samples import planned_run
 from workers.config import EngineSettings
 from workers.demo.data import index_events
 from workers.engine.processor import EngineProcessor
-from workers.runtime.records import Record
-from workers.state.memory import MemoryStore
-from workers.state.store import StoreView
+from workers.processing import Record, Services, StoreView
+from workers.processing.driver import Driver
+from workers.processing.memory import MemoryStore
+from workers.topology import load_topology
 
 SNAPS = [e for e in index_events("SPX", days=30, window=20) if e["kind"] == "SNAPSHOT_INPUTS"]
 
@@ -24,8 +25,10 @@ def _planned(i, seq):
 
 
 def _engine(**settings):
-    buffer = {i: {"event": e} for i, e in enumerate(SNAPS)}
-    return EngineProcessor(EngineSettings(**settings), lambda _p, seq: buffer[seq])
+    driver = Driver(load_topology(1))
+    for i, e in enumerate(SNAPS):
+        driver.preload("market.buffer", 0, i, "SPX", {"event": e})
+    return EngineProcessor(EngineSettings(**settings), Services(reads=driver))
 
 
 def _run(engine, planned, stores=None):
@@ -73,3 +76,19 @@ def test_hysteresis_mode_folds_each_run_once():
         "EngineRunStarted",
         "EngineRunCompleted",
     ]
+
+
+def test_a_missing_snapshot_record_fails_the_run_with_the_read_error():
+    outs = _run(_engine(), _planned(0, 999))
+    assert outs[1].value["error"]["code"] == "NO_SUCH_RECORD" and outs[1].value["error"]["domain"] == "buffer"
+
+
+def test_a_run_over_its_timeout_fails_with_timeout():
+    planned = _planned(0, 0)
+    outs = _engine(run_timeout_ms=5).timed_out(Record("engine.runs", 0, 0, "r0", planned, {}), 12)
+    assert [o.value.get("event_type") or o.value["status"] for o in outs] == [
+        "EngineRunStarted",
+        "EngineRunFailed",
+        "FAILED",
+    ]
+    assert outs[1].value["error"]["code"] == "TIMEOUT" and "12 ms" in outs[1].value["error"]["message"]

@@ -1,34 +1,17 @@
 from __future__ import annotations
 
+from tests.samples import CountingMetrics, result_event
 from workers.contracts.identity import event_hash
+from workers.processing import Record, Services, StoreView
+from workers.processing.memory import MemoryStore
 from workers.publisher.processor import PublisherProcessor
-from workers.runtime.records import Record
-from workers.state.memory import MemoryStore
-from workers.state.store import StoreView
 
-
-def _event(ts, event_type, run="r"):
-    return {
-        "event_id": f"{run}{event_type}",
-        "event_type": event_type,
-        "run_id": f"{run}{ts}",
-        "symbol": "S",
-        "engine_timestamp_ms": ts,
-        "correlation_id": "c",
-        "published_at_ms": 0,
-        "provenance": {
-            "input_hash": "i",
-            "config_fingerprint": "c",
-            "engine_version": "v",
-            "prev_event_hash": "",
-            "event_hash": "",
-        },
-    }
+_event = result_event
 
 
 def test_redeliveries_are_published_once_and_the_chain_links():
-    dropped = []
-    proc = PublisherProcessor(on_duplicate=lambda: dropped.append(1))
+    metrics = CountingMetrics()
+    proc = PublisherProcessor(Services(metrics=metrics))
     view = StoreView(MemoryStore())
     sequence = [
         (100, "EngineRunStarted"),
@@ -48,7 +31,8 @@ def test_redeliveries_are_published_once_and_the_chain_links():
         (200, "EngineRunStarted"),
         (200, "EngineRunFailed"),
     ]
-    assert len(dropped) == 2
+    assert metrics.counts["duplicates_dropped"] == 2
+    assert metrics.counts["published_events"] == 4
     prev = ""
     for p in published:
         assert p["provenance"]["prev_event_hash"] == prev
@@ -62,3 +46,19 @@ def test_event_hash_ignores_non_authoritative_fields():
     assert event_hash(a) == event_hash(b)
     b["symbol"] = "T"
     assert event_hash(a) != event_hash(b)
+
+
+def test_a_forged_result_is_dead_lettered_and_does_not_mute_the_symbol():
+    proc = PublisherProcessor()
+    view = StoreView(MemoryStore())
+    forged = {**_event(10**13, "EngineRunCompleted"), "run_id": "f" * 32}
+    [out] = proc.process(Record("engine.results", 0, 0, "S", forged, {}, b"forged"), {"chain": view}, 5)
+    assert (
+        out.topic == "fleet.dlq"
+        and out.headers["error_code"] == "RESULT_UNVERIFIED"
+        and out.value == b"forged"
+    )
+    later = proc.process(
+        Record("engine.results", 0, 1, "S", _event(100, "EngineRunStarted"), {}), {"chain": view}, 5
+    )
+    assert [o.topic for o in later] == ["regime.events"]

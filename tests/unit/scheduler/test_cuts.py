@@ -4,11 +4,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workers.config import FleetSettings
-from workers.runtime.records import Record
+from workers.processing import Record, StoreView
+from workers.processing.memory import MemoryStore
 from workers.scheduler.cuts import CutState, append, close, on_boundary_record
 from workers.scheduler.processor import SchedulerProcessor
-from workers.state.memory import MemoryStore
-from workers.state.store import StoreView
 
 INTERVAL = 100
 

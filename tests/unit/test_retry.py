@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.runtime.retry import RetriesExhausted, RetryPolicy, retry
+from workers.retry import RetriesExhausted, RetryPolicy, retry
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,9 @@
 """Bounded, deterministic retry policies, one per failure domain.
 
+Domains: `buffer` (market.buffer appends and direct reads), `state` (checkpoints that carry
+store changes), `engine` and `publish` (the engine's and publisher's checkpoints). Which
+worker uses which is declared in topology/fleet.yaml (`retry`).
+
 delay(attempt) for attempt = 1, 2, ...: constant: base; linear: base * attempt;
 exponential: base * 2^(attempt-1); fibonacci: base * fib(attempt) (1, 1, 2, 3, 5, ...).
 Each delay is capped at max_delay_s; optional jitter multiplies it by a factor in
@@ -17,7 +21,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
-DOMAINS = ("ingest", "buffer", "engine", "state", "publish")
+DOMAINS = ("buffer", "state", "engine", "publish")
 
 
 class RetryPolicy(BaseModel):
@@ -30,20 +34,28 @@ class RetryPolicy(BaseModel):
 
     def delays(self) -> Iterator[float]:
         """The waits between attempts: max_attempts - 1 of them."""
-        rng = random.Random(self.seed)
-        a, b = 1, 1
         for attempt in range(1, self.max_attempts):
-            raw = {
-                "constant": self.base_delay_s,
-                "linear": self.base_delay_s * attempt,
-                "exponential": self.base_delay_s * 2 ** (attempt - 1),
-                "fibonacci": self.base_delay_s * a,
-            }[self.backoff]
-            a, b = b, a + b
-            delay = min(raw, self.max_delay_s)
-            if self.jitter:
-                delay *= 1 + rng.uniform(-self.jitter, self.jitter)
-            yield min(delay, self.max_delay_s)
+            yield self.delay(attempt)
+
+    def delay(self, attempt: int) -> float:
+        """The wait after failed attempt `attempt` (1, 2, ...), without bound on `attempt`."""
+        growth = {
+            "constant": 1.0,
+            "linear": float(attempt),
+            "exponential": 2.0 ** min(attempt - 1, 64),
+            "fibonacci": float(_fib(attempt)),
+        }[self.backoff]
+        delay = min(self.base_delay_s * growth, self.max_delay_s)
+        if self.jitter:
+            delay *= 1 + random.Random(self.seed * 1_000_003 + attempt).uniform(-self.jitter, self.jitter)
+        return min(delay, self.max_delay_s)
+
+
+def _fib(n: int) -> int:
+    a, b = 1, 1
+    for _ in range(min(n, 90) - 1):
+        a, b = b, a + b
+    return a
 
 
 class RetriesExhausted(Exception):

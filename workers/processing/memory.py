@@ -1,17 +1,16 @@
-"""An in-memory store behind the same StoreView interface: for replays, which must never touch
-a live worker's RocksDB, and for unit tests of the pure cores."""
+"""An in-memory committed store: the driver's (replays, the bench, tests), never a live worker's."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from workers.state.store import JsonCodec, StoreView
+from workers.processing.state import Codec, JsonCodec, StoreView
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, codec: Codec | None = None) -> None:
         self.data: dict[str, Any] = {}
-        self.codec = JsonCodec()
+        self.codec: Codec = codec or JsonCodec()
 
     def get(self, key: str) -> Any:
         return self.data.get(key)
@@ -20,10 +19,11 @@ class MemoryStore:
         return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
 
     def view(self) -> StoreView:
-        return StoreView(self)  # type: ignore[arg-type]
+        return StoreView(self)
 
     def commit(self, view: StoreView) -> None:
-        """What a checkpoint does to RocksDB: apply the view's pending changes."""
+        """What a checkpoint does to RocksDB: apply the view's pending changes (encoded and
+        decoded again, so a value that does not survive the codec fails here as it would live)."""
         for key, value in view.take_changes().items():
             if value is None:
                 self.data.pop(key, None)
