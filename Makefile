@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CLI    := $(BIN)/regime-fleet
 export KAFKA_PORT ?= 9092
 
-.PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay clean
+.PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,16 @@ test: venv lint
 bench: venv kafka-up
 	$(CLI) bench
 
+# GNU make itself only exits 0 or 2; the replay's own code (0 match, 1 diverges, 2 error) is
+# printed, and `regime-fleet replay` returns it unchanged.
 replay: venv
-	@test -n "$(TOPIC)" || (echo "usage: make replay TOPIC=engine.runs" && exit 2)
-	$(CLI) replay --topic $(TOPIC)
+	@test -n "$(TOPIC)" || (echo "usage: make replay TOPIC=engine.runs|market.buffer|market.raw [ARGS=...]" && exit 2)
+	@$(CLI) replay --topic $(TOPIC) $(ARGS); rc=$$?; \
+	if [ $$rc != 0 ]; then echo "replay exit code $$rc (1: diverges, 2: error)" >&2; fi; exit $$rc
+
+# Fault scenarios against a broker of its own on port 19092 (LONG=1: the long form).
+chaos: venv
+	$(CLI) chaos $(if $(LONG),--long,)
 
 clean:
 	rm -rf $(VENV) state bench/results .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,9 @@ def test_engine_fault_publishes_failed_runs_and_processing_continues(fleet_facto
 def test_output_failure_pauses_then_recovers_by_itself(fleet_factory, tmp_path, worker, degrades):
     fault = tmp_path / "faults"
     fault.write_text("produce:*\n")
-    fleet = fleet_factory(retry__state__max_delay_s="1", retry__publish__max_delay_s="1", retry__buffer__max_delay_s="1")
+    fleet = fleet_factory(
+        retry__state__max_delay_s="1", retry__publish__max_delay_s="1", retry__buffer__max_delay_s="1"
+    )
     port = free_port()
     for w in ("ingest", "scheduler", "engine", "publisher"):
         extra = {"runtime__http_port": str(port), "runtime__fault_file": str(fault)} if w == worker else {}

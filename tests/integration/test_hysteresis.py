@@ -91,7 +91,12 @@ def test_scale_engine_one_two_one_without_lock_errors_or_duplicates(fleet_factor
 def test_state_failure_halts_publishing_until_it_clears(fleet_factory, tmp_path):
     fault = tmp_path / "faults"
     fault.write_text("state:*\n")
-    fleet = fleet_factory(**HYSTERESIS, retry__state__max_delay_s="1", retry__publish__max_delay_s="1", retry__buffer__max_delay_s="1")
+    fleet = fleet_factory(
+        **HYSTERESIS,
+        retry__state__max_delay_s="1",
+        retry__publish__max_delay_s="1",
+        retry__buffer__max_delay_s="1",
+    )
     events = _events(days=40)
     want = _expect(fleet, events)
     port = free_port()

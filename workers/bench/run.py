@@ -113,7 +113,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 SYMBOLS,
                 min(args.rate * 10, args.events) // SYMBOLS,
                 snapshot_every=60,
-                start_ms=1_800_000_000_000,
+                start_ms=1_760_000_000_000,  # after phase (c), not ahead of the wall clock
                 seed=11,
             )
             for e in later:

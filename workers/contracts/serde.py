@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import io
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -37,6 +37,7 @@ class Serde:
         self.wire = WireFormat.CONFLUENT if registry_url else WireFormat.SINGLE_OBJECT
         self._registry: Any = None
         self._ids: dict[tuple[str, str], int] = {}
+        self._parsed: dict[int, Contract] = {}
         if registry_url:
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
@@ -54,7 +55,13 @@ class Serde:
             body.write(CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(c, topic)))
         else:
             body.write(SINGLE_OBJECT_MAGIC + c.fingerprint)
-        schemaless_writer(body, c.parsed, dict(record))
+        try:
+            schemaless_writer(body, c.parsed, dict(record))
+        except Exception as exc:
+            if not check:
+                raise
+            # What validate passes but cannot be written: a lone surrogate, an int beyond a double.
+            raise DecodeError(f"{type(exc).__name__}: {exc}", schema=name, code="SCHEMA_INVALID") from exc
         return body.getvalue()
 
     def encode_embedding(self, name: str, embedded: bytes, rest: Mapping[str, Any]) -> bytes | None:
@@ -96,18 +103,26 @@ class Serde:
                 )
             body = data[10:]
         elif data[:1] == CONFLUENT_MAGIC and self._registry is not None:
-            writer = self._registry_parsed(struct.unpack(">I", data[1:5])[0])
+            if len(data) < 5:
+                raise DecodeError(f"Confluent header cut short ({len(data)} bytes)", **where)
+            writer = self._registry_parsed(struct.unpack(">I", data[1:5])[0], where)
             body = data[5:]
         else:
             raise DecodeError(f"not a {self.wire} Avro record (starts {data[:2].hex()})", **where)
         try:
             # Same schema: skip fastavro's resolution path, which costs about half the decode.
             resolved = None if writer.fingerprint == reader.fingerprint else reader.parsed
-            value = schemaless_reader(io.BytesIO(body), writer.parsed, resolved)
+            stream = io.BytesIO(body)
+            value = schemaless_reader(stream, writer.parsed, resolved)
         except Exception as exc:
             raise DecodeError(f"{type(exc).__name__}: {exc}", **where) from exc
         if not isinstance(value, dict):
             raise DecodeError("decoded to a non-record value", **where)
+        if stream.tell() != len(body):
+            raise DecodeError(f"{len(body) - stream.tell()} bytes after the record", **where)
+        ints_fit = _ints_fit(name)
+        if ints_fit is not None and not ints_fit(value):
+            raise DecodeError("an int field holds a value beyond 32 bits", **where)
         return value
 
     def _schema_id(self, c: Contract, topic: str) -> int:
@@ -121,19 +136,32 @@ class Serde:
             self._ids[key] = self._registry.register_schema(subject, Schema(json.dumps(c.schema), "AVRO"))
         return self._ids[key]
 
-    def _registry_parsed(self, schema_id: int) -> Contract:
+    def _registry_parsed(self, schema_id: int, where: dict[str, Any]) -> Contract:
         import json
 
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
         from fastavro import parse_schema
 
-        s = self._registry.get_schema(schema_id)
-        schema = json.loads(s.schema_str)
-        return Contract(
-            name=str(schema.get("name")),
-            schema=schema,
-            parsed=parse_schema(without_logical_types(schema)),
-            fingerprint=b"",
-        )
+        if schema_id in self._parsed:
+            return self._parsed[schema_id]
+        try:
+            s = self._registry.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:
+                raise  # the registry is down or refuses us: retry, do not dead-letter the record
+            raise DecodeError(
+                f"no schema {schema_id} in the registry", code="UNKNOWN_SCHEMA", **where
+            ) from exc
+        try:
+            schema = json.loads(s.schema_str)
+            parsed = parse_schema(without_logical_types(schema))
+        except Exception as exc:
+            raise DecodeError(
+                f"registry schema {schema_id} is not Avro: {exc}", code="UNKNOWN_SCHEMA", **where
+            ) from exc
+        c = Contract(name=str(schema.get("name")), schema=schema, parsed=parsed, fingerprint=b"")
+        self._parsed[schema_id] = c
+        return c
 
 
 @cache
@@ -156,6 +184,49 @@ def _by_fingerprint() -> dict[bytes, Contract]:
             c = contract(path.stem, str(directory))
             known[c.fingerprint] = c
     return known
+
+
+Check = Callable[[Any], bool]
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+@cache
+def _ints_fit(name: str) -> Check | None:
+    """Whether every Avro int of a decoded `name` fits in 32 bits (fastavro reads an int as a
+    long and does not check); None for a schema without ints. Only int fields are visited."""
+    return _int_check(contract(name).schema, {})
+
+
+def _int_check(schema: Any, named: dict[str, Check | None]) -> Check | None:
+    if isinstance(schema, list):
+        branches = [c for c in (_int_check(s, named) for s in schema) if c is not None]
+        return (lambda v: all(c(v) for c in branches)) if branches else None
+    if isinstance(schema, str):
+        if schema == "int":
+            return lambda v: not isinstance(v, int) or INT_MIN <= v <= INT_MAX
+        return named.get(schema.rsplit(".", 1)[-1])
+    kind = schema["type"]
+    if kind not in ("record", "array", "map", "enum", "fixed"):
+        return _int_check(kind, named)
+    check: Check | None = None
+    if kind == "record":
+        fields = [(f["name"], c) for f in schema["fields"] if (c := _int_check(f["type"], named))]
+
+        def record(v: Any) -> bool:
+            return not isinstance(v, dict) or all(c(v.get(n)) for n, c in fields)
+
+        check = record if fields else None
+    elif kind in ("array", "map"):
+        inner = _int_check(schema["items"] if kind == "array" else schema["values"], named)
+
+        def items(v: Any) -> bool:
+            values = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+            return all(inner(x) for x in values) if inner else True
+
+        check = items if inner else None
+    if "name" in schema:
+        named[schema["name"].rsplit(".", 1)[-1]] = check
+    return check
 
 
 def _validation_reason(exc: ValidationError) -> str:
