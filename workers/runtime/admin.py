@@ -59,22 +59,25 @@ def ensure_topics(settings: FleetSettings, topology: Topology, *, create: bool =
     return sorted(reports, key=lambda r: r.name)
 
 
-def max_message_bytes(settings: FleetSettings, topics: list[str]) -> dict[str, tuple[int, int]]:
-    """Logical topic -> (partition count, max.message.bytes); KeyError(full name) if one is missing."""
+def topic_limits(settings: FleetSettings, topics: list[str], ceiling: int) -> dict[str, int]:
+    """Logical topic -> the largest record it accepts (its max.message.bytes, at most `ceiling`).
+    TopicMismatch when one is missing or the co-partitioned topics differ in partition count."""
     admin = AdminClient(base_config(settings))
     existing = admin.list_topics(timeout=15).topics
     found = {}
     for topic in topics:
         name = settings.topic(topic)
         if name not in existing or existing[name].error is not None:
-            raise KeyError(name)
+            raise TopicMismatch(f"topic {name} does not exist: run `regime-fleet topics create`")
         found[topic] = len(existing[name].partitions)
+    if len(set(found.values())) > 1:
+        raise TopicMismatch(f"co-partitioned topics differ in partition count: {found}")
     resources = [ConfigResource(ResourceType.TOPIC, settings.topic(t)) for t in topics]
     limits = {}
     for resource, future in admin.describe_configs(resources).items():
         configs = future.result(timeout=15)
         limits[resource.name] = int(configs["max.message.bytes"].value)
-    return {t: (found[t], limits[settings.topic(t)]) for t in topics}
+    return {t: min(limits[settings.topic(t)], ceiling) for t in topics}
 
 
 def delete_topics(settings: FleetSettings, names: list[str]) -> None:

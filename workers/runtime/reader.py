@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
+from workers.processing import Record
 from workers.processing.records import header_map
 from workers.runtime import clients
 
@@ -78,3 +79,20 @@ def read_all(
                     yield Stored(partition, msg.offset(), key, value, headers, msg.timestamp()[1])
     finally:
         consumer.close()
+
+
+def record_of(msg: Message, topic: str) -> Record:
+    """A consumed message as a Record (value not yet decoded), original bytes kept."""
+    raw_key, raw_headers = msg.key(), msg.headers() or []
+    return Record(
+        topic,
+        msg.partition(),
+        msg.offset(),
+        raw_key.decode("utf-8", "replace") if raw_key is not None else None,
+        {},
+        header_map(raw_headers),
+        msg.value() or b"",
+        msg.timestamp()[1],
+        raw_key,
+        tuple(raw_headers),
+    )

@@ -1,15 +1,10 @@
 """The shared runtime's loop: consume a batch, run the pure processor, checkpoint, repeat;
-and the rebalance callbacks. The checkpoint protocol itself is in checkpoint.py.
-
-Partitions open outside the rebalance callback: an assigned partition stays paused until its
-committed offset could be read (a dead predecessor's open transaction can hold it back), its
-stores are restored and the processor has been told; the same path re-opens every partition
-after an aborted checkpoint, so a rewind is an ordinary re-open.
+and the rebalance callbacks. The checkpoint protocol is in checkpoint.py, the opening of
+assigned partitions in assignment.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -22,15 +17,16 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
-from workers.processing import Processor, Record, StoreCorruption, StoreError, Unavailable, dead_letter
-from workers.processing.records import header_map
+from workers.processing import Processor, Record, StoreCorruption, Unavailable, dead_letter
 from workers.runtime import clients
-from workers.runtime.admin import max_message_bytes
-from workers.runtime.checkpoint import PRODUCER_MAX_BYTES, Checkpoint, Failure, StuckCall, bounded
+from workers.runtime.admin import TopicMismatch, topic_limits
+from workers.runtime.assignment import Assignment
+from workers.runtime.checkpoint import PRODUCER_MAX_BYTES, Checkpoint, Failure, StuckCall
 from workers.runtime.fleet_config import record_config
 from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.pauses import PauseControl
+from workers.runtime.reader import record_of
 from workers.runtime.stores import AssignedStores
 from workers.topology import Topology, setting
 
@@ -68,7 +64,6 @@ class Worker:
         self._on_close = on_close
         self._topic_names = {settings.topic(t): t for t in topology.topics}
         self.consumer: Consumer | None = None
-        self._committed: dict[tuple[str, int], int] = {}
         self._punctuated: dict[int, int] = {}
         self._consumer_error_at = 0.0
         self._reconnect_due = 0.0
@@ -78,6 +73,7 @@ class Worker:
         self.pauses = PauseControl(
             settings, self.spec, self.status, self.metrics, self.log, self._topic_names
         )
+        self.assignment = Assignment(settings, processor, self.stores, self.pauses, self.status, self.log)
         txn_id = clients.transactional_id(settings, processor.name) if self.eos else None
         self.checkpoint = Checkpoint(
             settings,
@@ -115,7 +111,7 @@ class Worker:
                 self.status.last_poll_monotonic = time.monotonic()
                 time.sleep(0.2)
             return 1
-        except WorkerError as exc:
+        except (WorkerError, TopicMismatch) as exc:
             self._degraded("worker_failed", str(exc))
             return 1
         finally:
@@ -149,8 +145,8 @@ class Worker:
     def _start(self) -> None:
         """Check topics, record the configuration, then connect: until the producer is ready
         (a broker down, a predecessor to fence) the worker waits, not ready, saying why."""
-        limits = self._topic_limits()
-        self.checkpoint.limits.update(limits)
+        names = {*self.spec.inputs, *self.spec.outputs, *self.spec.reads, *self.spec.stores.values()}
+        self.checkpoint.limits.update(topic_limits(self.settings, sorted(names), PRODUCER_MAX_BYTES))
         record_config(self.settings, self.processor.name, self.log)
         while not self._stopping and not self._connect():
             self.status.last_poll_monotonic = time.monotonic()
@@ -172,21 +168,6 @@ class Worker:
             return False
         self.status.pause_reasons.pop("producer", None)
         return True
-
-    def _topic_limits(self) -> dict[str, int]:
-        """Every topic this worker touches must exist with the pipeline's partition count;
-        returns the largest record each output topic accepts."""
-        names = {*self.spec.inputs, *self.spec.outputs, *self.spec.reads, *self.spec.stores.values()}
-        try:
-            found = max_message_bytes(self.settings, sorted(names))
-        except KeyError as exc:
-            raise WorkerError(
-                f"topic {exc.args[0]} does not exist: run `regime-fleet topics create`"
-            ) from exc
-        counts = {t: n for t, (n, _) in found.items()}
-        if len(set(counts.values())) > 1:
-            raise WorkerError(f"co-partitioned topics differ in partition count: {counts}")
-        return {t: min(limit, PRODUCER_MAX_BYTES) for t, (_, limit) in found.items()}
 
     def close(self) -> None:
         if self.consumer is not None:
@@ -210,7 +191,8 @@ class Worker:
         self.status.last_poll_monotonic = time.monotonic()
         if self.checkpoint.producer is None:
             self._reconnect()
-        self._open_pending()
+        if self.checkpoint.producer is not None:
+            self.assignment.open_pending(self.consumer)
         self.pauses.tick(self.consumer)
         msgs = self.consumer.consume(num_messages=rt.batch_size, timeout=rt.poll_timeout_ms / 1000)
         self.status.last_poll_monotonic = time.monotonic()
@@ -230,8 +212,7 @@ class Worker:
     def _reconnect(self) -> None:
         """The producer was abandoned: pause everything until a new one has fenced it."""
         assert self.consumer is not None
-        self.consumer.pause(self.consumer.assignment())
-        self.pauses.opening |= {tp.partition for tp in self.consumer.assignment()}
+        self.assignment.reopen(self.consumer)
         if time.monotonic() < self._reconnect_due:
             return
         self._reconnect_due = time.monotonic() + 2.0
@@ -243,26 +224,13 @@ class Worker:
         err = msg.error()
         if err is not None:
             return self._consumer_event(msg, err)
-        topic = self._topic_names.get(msg.topic(), msg.topic())
-        partition, offset = msg.partition(), msg.offset()
-        self.checkpoint.counter(self.metrics.consumed, topic).inc()
-        raw_key, raw_headers = msg.key(), msg.headers() or []
-        record = Record(
-            topic,
-            partition,
-            offset,
-            raw_key.decode("utf-8", "replace") if raw_key is not None else None,
-            {},
-            header_map(raw_headers),
-            msg.value() or b"",
-            msg.timestamp()[1],
-            raw_key,
-            tuple(raw_headers),
-        )
-        schema = self.topology.topics[topic].value_schema if topic in self.topology.topics else None
+        record = record_of(msg, self._topic_names.get(msg.topic(), msg.topic()))
+        self.checkpoint.counter(self.metrics.consumed, record.topic).inc()
+        schema = self.topology.topics[record.topic].value_schema
         try:
+            r = record
             value = (
-                self.serde.decode(schema, record.raw, topic=topic, partition=partition, offset=offset)
+                self.serde.decode(schema, r.raw, topic=r.topic, partition=r.partition, offset=r.offset)
                 if schema
                 else {}
             )
@@ -271,7 +239,7 @@ class Worker:
         else:
             if not self._process(dataclasses.replace(record, value=value)):
                 return False
-        self.checkpoint.advance(msg.topic(), partition, offset + 1)
+        self.checkpoint.advance(msg.topic(), record.partition, record.offset + 1)
         return True
 
     def _process(self, record: Record) -> bool:
@@ -299,12 +267,8 @@ class Worker:
             for view in views.values():
                 view.rollback_record()
             self.log.warning("unit_timed_out", offset=record.offset, symbol=record.key, elapsed_ms=elapsed_ms)
-            assert self.spec.unit_timeout is not None
-            timed_out = (
-                self.processor.timed_out(record, elapsed_ms)
-                if self.spec.unit_timeout.on_timeout == "fail"
-                else None
-            )
+            fail = self.spec.unit_timeout is not None and self.spec.unit_timeout.on_timeout == "fail"
+            timed_out = self.processor.timed_out(record, elapsed_ms) if fail else None
             if timed_out is None:
                 self._dead_letter(record, "TIMEOUT", f"processing took {elapsed_ms} ms")
                 return True
@@ -321,7 +285,7 @@ class Worker:
             # Everything up to the end, transaction markers included, is processed: committing
             # that far makes an idle group's lag 0 (records not yet processed).
             key, end = (msg.topic(), msg.partition()), msg.offset()
-            if msg.partition() not in self.pauses.opening and end > self._committed.get(key, -1):
+            if msg.partition() not in self.pauses.opening and end > self.assignment.committed.get(key, -1):
                 self.checkpoint.advance(msg.topic(), msg.partition(), end)
             return True
         self._consumer_error_at = time.monotonic()
@@ -357,7 +321,7 @@ class Worker:
         if failure is not None:
             self._failed(failure)
             return
-        self._committed.update(done)
+        self.assignment.committed.update(done)
         self.pauses.succeeded(batch)
 
     def _failed(self, failure: Failure) -> None:
@@ -369,70 +333,15 @@ class Worker:
         )
         self.status.last_error = failure.reason
         self.pauses.failed(self.consumer, failure.partitions, failure.domain, failure.reason)
-        assigned = self.consumer.assignment()
-        self.consumer.pause(assigned)
-        self.pauses.opening |= {tp.partition for tp in assigned}
+        self.assignment.reopen(self.consumer)
         self._punctuated.clear()
-
-    def _open_pending(self) -> None:
-        """Open the partitions waiting in `pauses.opening`: committed offsets, stores, position."""
-        assert self.consumer is not None
-        opening = self.pauses.opening - set(self.pauses.paused_until)
-        if not opening or self.checkpoint.producer is None:
-            return
-        tps = [tp for tp in self.consumer.assignment() if tp.partition in opening]
-        timeout = min(5.0, self.settings.runtime.kafka_call_timeout_s)
-        try:
-            committed = bounded(lambda: self.consumer.committed(tps, timeout=timeout), timeout, "committed")  # type: ignore[union-attr]
-            self._restore(committed)
-            self.processor.assigned(sorted(opening))
-        except (KafkaException, StuckCall, Unavailable) as exc:
-            reason = f"opening partitions {sorted(opening)}: {exc}"
-            if "UNSTABLE_OFFSET_COMMIT" in str(exc) or isinstance(exc, StuckCall):
-                reason += " (a predecessor's transaction is still open: it ends when fenced or timed out)"
-            self.status.pause_reasons["opening"] = reason
-            self.log.warning("partitions_not_open", reason=reason)
-            return
-        except StoreError as exc:
-            if isinstance(exc, StoreCorruption):
-                raise
-            self.status.pause_reasons["opening"] = f"restoring stores: {exc}"
-            return
-        self.status.pause_reasons.pop("opening", None)
-        self.pauses.opening -= opening
-        if not (self.pauses.gauge is not None and self.pauses.gauge.paused):
-            self.consumer.resume([tp for tp in tps if tp.partition not in self.pauses.held()])
-        self.log.info("partitions_open", partitions=sorted(opening))
-
-    def _restore(self, committed: list[TopicPartition]) -> None:
-        """Restore stores and position each partition at its committed offset (at-least-once:
-        past what its store already holds)."""
-        assert self.consumer is not None
-        reader = Consumer(clients.reader_config(self.settings)) if self.stores.names else None
-        try:
-            for tp in committed:
-                done = tp.offset if tp.offset >= 0 else 0
-                self._committed[(tp.topic, tp.partition)] = done
-                if reader is not None:
-                    source = self.stores.open(
-                        tp.partition, reader, skip_from=done if self.eos and tp.offset >= 0 else None
-                    )
-                    if not self.eos and source is not None and source + 1 > done:
-                        done = source + 1  # at-least-once: the store already holds this work
-                with contextlib.suppress(KafkaException):  # not fetching yet: it starts there anyway
-                    self.consumer.seek(TopicPartition(tp.topic, tp.partition, done))
-        finally:
-            if reader is not None:
-                reader.close()
 
     # -- rebalance ---------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.status.assignment = [f"{tp.topic}[{tp.partition}]" for tp in partitions]
         self.log.info("partitions_assigned", partitions=self.status.assignment)
-        consumer.assign(partitions)
-        consumer.pause(partitions)
-        self.pauses.opening |= {tp.partition for tp in partitions}
+        self.assignment.assign(consumer, partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.info("partitions_revoked", partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
@@ -449,9 +358,5 @@ class Worker:
         self._release(partitions)
 
     def _release(self, partitions: list[TopicPartition]) -> None:
-        gone = {tp.partition for tp in partitions}
-        self.stores.release(gone)  # frees the RocksDB LOCK
-        self.pauses.forget(gone)
-        for key in [k for k in self._committed if k[1] in gone]:
-            del self._committed[key]
+        self.assignment.release({tp.partition for tp in partitions})
         self.status.assignment = []

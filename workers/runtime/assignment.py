@@ -1,0 +1,111 @@
+"""Opening the partitions a worker owns, outside the rebalance callback.
+
+The assign callback only assigns and pauses. The loop then opens each pending partition: reads
+its committed offset (bounded; while a dead predecessor's transaction still holds the group's
+offsets the read fails and the worker stays not ready, saying so, and retries), restores its
+stores, seeks to the committed offset (at-least-once: past what its store already holds),
+tells the core (`assigned`) and resumes it. The same path re-opens every partition after an
+aborted checkpoint, so a rewind is an ordinary re-open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from workers.config import FleetSettings
+from workers.processing import Processor, StoreCorruption, StoreError, Unavailable
+from workers.runtime import clients
+from workers.runtime.checkpoint import StuckCall, bounded
+from workers.runtime.health import WorkerStatus
+from workers.runtime.pauses import PauseControl
+from workers.runtime.stores import AssignedStores
+
+
+class Assignment:
+    def __init__(
+        self,
+        settings: FleetSettings,
+        processor: Processor,
+        stores: AssignedStores,
+        pauses: PauseControl,
+        status: WorkerStatus,
+        log: Any,
+    ) -> None:
+        self.settings = settings
+        self.processor = processor
+        self.stores = stores
+        self.pauses = pauses
+        self.status = status
+        self.log = log
+        self.eos = settings.runtime.processing_guarantee == "exactly_once"
+        self.committed: dict[tuple[str, int], int] = {}  # the group's offsets, as last known
+
+    def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """The assign callback's part: assign, pause, and leave the opening to the loop."""
+        consumer.assign(partitions)
+        consumer.pause(partitions)
+        self.pauses.opening |= {tp.partition for tp in partitions}
+
+    def reopen(self, consumer: Consumer) -> None:
+        assigned = consumer.assignment()
+        consumer.pause(assigned)
+        self.pauses.opening |= {tp.partition for tp in assigned}
+
+    def open_pending(self, consumer: Consumer) -> None:
+        """Open the partitions waiting in `pauses.opening`: committed offsets, stores, position."""
+        opening = self.pauses.opening - set(self.pauses.paused_until)
+        if not opening:
+            return
+        tps = [tp for tp in consumer.assignment() if tp.partition in opening]
+        timeout = min(5.0, self.settings.runtime.kafka_call_timeout_s)
+        try:
+            committed = bounded(lambda: consumer.committed(tps, timeout=timeout), timeout, "committed")
+            self._restore(consumer, committed)
+            self.processor.assigned(sorted(opening))
+        except (KafkaException, StuckCall, Unavailable) as exc:
+            reason = f"opening partitions {sorted(opening)}: {exc}"
+            if "UNSTABLE_OFFSET_COMMIT" in str(exc) or isinstance(exc, StuckCall):
+                reason += " (a predecessor's transaction is still open: it ends when fenced or timed out)"
+            self.status.pause_reasons["opening"] = reason
+            self.log.warning("partitions_not_open", reason=reason)
+            return
+        except StoreError as exc:
+            if isinstance(exc, StoreCorruption):
+                raise
+            self.status.pause_reasons["opening"] = f"restoring stores: {exc}"
+            return
+        self.status.pause_reasons.pop("opening", None)
+        self.pauses.opening -= opening
+        if not (self.pauses.gauge is not None and self.pauses.gauge.paused):
+            consumer.resume([tp for tp in tps if tp.partition not in self.pauses.held()])
+        self.log.info("partitions_open", partitions=sorted(opening))
+
+    def _restore(self, consumer: Consumer, committed: list[TopicPartition]) -> None:
+        """Restore stores and position each partition at its committed offset (at-least-once:
+        past what its store already holds)."""
+        reader = Consumer(clients.reader_config(self.settings)) if self.stores.names else None
+        try:
+            for tp in committed:
+                done = tp.offset if tp.offset >= 0 else 0
+                self.committed[(tp.topic, tp.partition)] = done
+                if reader is not None:
+                    source = self.stores.open(
+                        tp.partition, reader, skip_from=done if self.eos and tp.offset >= 0 else None
+                    )
+                    if not self.eos and source is not None and source + 1 > done:
+                        done = source + 1  # at-least-once: the store already holds this work
+                with contextlib.suppress(KafkaException):  # not fetching yet: it starts there anyway
+                    consumer.seek(TopicPartition(tp.topic, tp.partition, done))
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def release(self, partitions: set[int]) -> None:
+        """Revoked or lost: close their stores (freeing the RocksDB LOCK) and forget them."""
+        self.stores.release(partitions)
+        self.pauses.forget(partitions)
+        for key in [k for k in self.committed if k[1] in partitions]:
+            del self.committed[key]
