@@ -79,7 +79,7 @@ class RuntimeSettings(BaseModel):
     # even when its successor cannot fence it (docs/reliability.md).
     transaction_timeout_ms: int = Field(10_000, ge=1_000)
     kafka_call_timeout_s: float = Field(
-        15.0, gt=0, description="Bound on every blocking client call (transactions, commits, metadata)."
+        10.0, gt=0, description="Bound on every blocking client call (transactions, commits, metadata)."
     )
     state_dir: Path = Path("state")
     http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")

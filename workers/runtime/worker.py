@@ -6,6 +6,7 @@ assigned partitions in assignment.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import threading
@@ -201,11 +202,11 @@ class Worker:
         if msgs:
             started = time.perf_counter()
             for msg in msgs:
-                if not self._handle(msg):
+                if not self._guarded(functools.partial(self._handle, msg)):
                     break  # the checkpoint was aborted: the rest is read again after the re-open
             self.metrics.batch_size.labels(self.processor.name).observe(len(msgs))
             self.metrics.batch_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
-        self._punctuate()
+        self._guarded(self._punctuate)
         if self.checkpoint.due():
             self._commit()
 
@@ -218,6 +219,22 @@ class Worker:
         self._reconnect_due = time.monotonic() + 2.0
         if self._connect():
             self.log.info("producer_reconnected")
+
+    def _guarded(self, step: Callable[[], bool | None]) -> bool:
+        """A produce that fails at once (a fenced or fatally failed producer, a queue that stays
+        full) aborts the checkpoint like a failed commit: the worker reconnects and re-opens."""
+        try:
+            return step() is not False
+        except (KafkaException, StuckCall) as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            reset = (
+                isinstance(exc, StuckCall)
+                or (error is not None and error.fatal())
+                or (error is not None and error.code() == KafkaError._FATAL)
+            )
+            failure = Failure(set(self.stores.dirty()), self.spec.checkpoint_domain, str(exc), reset=reset)
+            self._failed(self.checkpoint.abort(failure))
+            return False
 
     def _handle(self, msg: Message) -> bool:
         """Process one message; False when the checkpoint had to be aborted."""
