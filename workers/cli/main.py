@@ -283,6 +283,10 @@ def parser() -> argparse.ArgumentParser:
     pv.add_argument("--symbol")
     pv.set_defaults(func=cmd_provenance)
 
+    from workers.chaos.run import add_parser as add_chaos
+
+    add_chaos(sub)
+
     be = sub.add_parser("bench", help="throughput and latency against the broker (writes bench/results/)")
     be.add_argument("--events", type=int, default=40_000)
     be.add_argument("--rate", type=int, default=5_000, help="offered events/s for the latency run")

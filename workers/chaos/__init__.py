@@ -1,0 +1,1 @@
+"""The chaos suite: fault scenarios against a real broker, compared with an uninterrupted reference."""
