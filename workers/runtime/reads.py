@@ -38,6 +38,7 @@ class KafkaReads:
         *,
         domain: str = "buffer",
         cache_size: int = 1024,
+        cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.domain = domain
         self.settings = settings
@@ -46,8 +47,9 @@ class KafkaReads:
         self.policy = policy
         self.metrics = metrics
         self.consumer: Consumer | None = None
-        self.cache: OrderedDict[tuple[str, int, int], Mapping[str, Any]] = OrderedDict()
-        self.cache_size = cache_size
+        # Bounded both in records and in the bytes they were on the wire.
+        self.cache: OrderedDict[tuple[str, int, int], tuple[Mapping[str, Any], int]] = OrderedDict()
+        self.cache_size, self.cache_bytes, self._cached_bytes = cache_size, cache_bytes, 0
         self._at: tuple[str, int] | None = None  # the (topic, partition) the consumer stands on
         self._position = 0
 
@@ -65,9 +67,9 @@ class KafkaReads:
         key = (topic, partition, offset)
         if key in self.cache:
             self.cache.move_to_end(key)
-            return self.cache[key]
+            return self.cache[key][0]
         try:
-            value = retry(
+            value, size = retry(
                 self.policy,
                 self.domain,
                 lambda: self._read(topic, partition, offset),
@@ -77,12 +79,13 @@ class KafkaReads:
         except RetriesExhausted as exc:
             self._reset()
             raise Unavailable(f"{self._where(topic, partition, offset)}: {exc.last}") from exc
-        self.cache[key] = value
-        if len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
+        self.cache[key] = (value, size)
+        self._cached_bytes += size
+        while len(self.cache) > self.cache_size or self._cached_bytes > self.cache_bytes:
+            self._cached_bytes -= self.cache.popitem(last=False)[1][1]
         return value
 
-    def _read(self, topic: str, partition: int, offset: int) -> Mapping[str, Any]:
+    def _read(self, topic: str, partition: int, offset: int) -> tuple[Mapping[str, Any], int]:
         consumer = self._consumer()
         name = self.settings.topic(topic)
         ahead = offset - self._position if self._at == (topic, partition) else -1
@@ -102,9 +105,11 @@ class KafkaReads:
                     self._reset()
                     raise self._missing(topic, partition, offset)
                 try:
-                    return self.serde.decode(
-                        self._schema(topic), msg.value(), topic=topic, partition=partition, offset=offset
+                    raw = msg.value() or b""
+                    value = self.serde.decode(
+                        self._schema(topic), raw, topic=topic, partition=partition, offset=offset
                     )
+                    return value, len(raw)
                 except DecodeError as exc:
                     raise ReadError("UNDECODABLE", str(exc)) from exc
         self._reset()
