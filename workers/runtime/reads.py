@@ -5,6 +5,7 @@ then surface as Unavailable (retry the record later), never as a permanent failu
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -77,7 +78,7 @@ class KafkaReads:
                 on_retry=lambda _d: self.metrics.count("retries", domain=self.domain),
             )
         except RetriesExhausted as exc:
-            self._reset()
+            self._renew()
             raise Unavailable(f"{self._where(topic, partition, offset)}: {exc.last}") from exc
         self.cache[key] = (value, size)
         self._cached_bytes += size
@@ -139,7 +140,7 @@ class KafkaReads:
                 retry_on=(_Transient, KafkaException),
             )
         except RetriesExhausted as exc:
-            self._reset()
+            self._renew()
             raise Unavailable(
                 f"reading the tail of {self.settings.topic(topic)}[{partition}]: {exc.last}"
             ) from exc
@@ -171,6 +172,13 @@ class KafkaReads:
 
     def _reset(self) -> None:
         self._at = None
+
+    def _renew(self) -> None:
+        """After reads kept failing (a broker restart can leave a client fetching nowhere),
+        start over with a new client; the old one is closed off the main thread, bounded."""
+        old, self.consumer, self._at = self.consumer, None, None
+        if old is not None:
+            threading.Thread(target=old.close, name="reads-close", daemon=True).start()
 
     def close(self) -> None:
         if self.consumer is not None:
