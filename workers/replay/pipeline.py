@@ -21,7 +21,7 @@ from workers.processing.driver import Driver
 from workers.replay.compare import diff, event_ref
 from workers.replay.report import ReplayReport
 from workers.runtime.reader import Stored, TopicError, read_all
-from workers.topics import BUFFER, EVENTS, RAW
+from workers.topics import BUFFER, EVENTS
 from workers.topology import load_topology
 
 FLEET_LOCAL = ("run_id", "event_id", "cut_start_ingest_seq", "cut_end_ingest_seq", "provenance")
@@ -95,6 +95,3 @@ def _project(v: dict[str, Any]) -> dict[str, Any]:
     body = {k: x for k, x in v.items() if k not in NON_AUTHORITATIVE_FIELDS and k not in FLEET_LOCAL}
     body["input_hash"] = v["provenance"]["input_hash"]
     return body
-
-
-__all__ = ["RAW", "replay_pipeline", "run_in_memory"]

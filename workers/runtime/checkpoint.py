@@ -150,7 +150,8 @@ class Checkpoint:
         self.begin()
         for out in outputs:
             value = self._encode(out)
-            size = len(value) + len(out.key or b"") + sum(len(k) + len(v) for k, v in out.header_pairs())
+            headers = out.header_pairs()
+            size = len(value) + len(out.key or b"") + sum(len(k) + len(v) for k, v in headers)
             limit = self.limits.get(out.topic, PRODUCER_MAX_BYTES)
             if size > limit and record is not None and out.topic != self.spec.dead_letter:
                 message = f"an output to {out.topic} would be {size} bytes; the topic accepts {limit}"
@@ -159,9 +160,7 @@ class Checkpoint:
                 continue
             key = out.key.encode() if isinstance(out.key, str) else out.key
             kwargs: dict[str, Any] = {} if out.partition is None else {"partition": out.partition}
-            self._produce(
-                self.settings.topic(out.topic), key, value, out.header_pairs(), track=not self.eos, **kwargs
-            )
+            self._produce(self.settings.topic(out.topic), key, value, headers, track=not self.eos, **kwargs)
             self.counter(self.metrics.produced, out.topic).inc()
 
     def count_dead_letter(self, code: str) -> None:
@@ -247,8 +246,12 @@ class Checkpoint:
             if self.eos:  # step 4
                 group = consumer.consumer_group_metadata()
                 t = self.timeout_s
-                bounded(lambda: producer.send_offsets_to_transaction(offsets, group, t), t, "send_offsets")
-                bounded(lambda: producer.commit_transaction(t), t, "commit_transaction")
+
+                def step4() -> None:
+                    producer.send_offsets_to_transaction(offsets, group, t)
+                    producer.commit_transaction(t)
+
+                bounded(step4, t, "send_offsets and commit_transaction")  # one watchdog thread
             elif offsets:
                 bounded(
                     lambda: consumer.commit(offsets=offsets, asynchronous=False), self.timeout_s, "commit"

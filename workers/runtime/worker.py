@@ -331,10 +331,9 @@ class Worker:
             return
         txn = self.checkpoint.txn
         done = {(t, p): o for (t, p), o in txn.next_offsets.items()} if txn else {}
-        batch = {p for _, p in done} | self.stores.dirty()
-        failure = self.checkpoint.commit(
-            self.consumer, self.pauses.injected_faults(self.stores.dirty(), batch)
-        )
+        dirty = self.stores.dirty()
+        batch = {p for _, p in done} | dirty
+        failure = self.checkpoint.commit(self.consumer, self.pauses.injected_faults(dirty, batch))
         if failure is not None:
             self._failed(failure)
             return
