@@ -76,18 +76,34 @@ def result_event(ts: int, event_type: str, symbol: str = "S") -> dict[str, Any]:
     }
 
 
+def regime_event(ts: int, regime: str, confidence: float, symbol: str = "S") -> dict[str, Any]:
+    """A complete truth-mode EngineRunCompleted (an OrchestratorEvent on regime.events)."""
+    return {
+        **result_event(ts, "EngineRunCompleted", symbol),
+        "schema": "orchestrator_event",
+        "schema_version": "1",
+        "regime_output": {"regime": regime, "confidence": confidence, "features": {}, "reason_codes": []},
+        "hysteresis_decision": None,
+        "error": None,
+    }
+
+
 class CountingMetrics:
     """A processing.Metrics sink that remembers what a core recorded."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.observed: dict[str, list[float]] = {}
+        self.gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 
     def count(self, name: str, amount: float = 1.0, **labels: str) -> None:
         self.counts[name] += int(amount)
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         self.observed.setdefault(name, []).append(value)
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        self.gauges[(name, tuple(sorted(labels.items())))] = value
 
     @contextlib.contextmanager
     def timer(self, name: str, **labels: str) -> Iterator[None]:

@@ -111,6 +111,9 @@ class SchedulerSettings(BaseModel):
     max_inflight_runs: int = Field(0, ge=0, description="Pause when the publisher lags more runs (0: off).")
 
 
+# The settings sections that can change what the fleet publishes (see output_config).
+OUTPUT_SECTIONS = ("ingest", "scheduler", "engine", "enricher")
+
 # Engine settings that change how a run is executed, not what it computes.
 ENGINE_RUNTIME_ONLY = {"max_attempts", "fail_symbols", "run_timeout_ms"}
 
@@ -130,6 +133,107 @@ class EngineSettings(BaseModel):
         30_000, ge=1, description="A run that takes longer fails with TIMEOUT (not replayable: say so)."
     )
     fail_symbols: list[str] = Field(default_factory=list, description="Fault injection: runs of these fail.")
+
+
+REGIMES = ("TREND_UP", "TREND_DOWN", "RANGE", "HIGH_VOLATILITY")
+
+
+class SideWeights(BaseModel):
+    """A regime's full-confidence weights for long and short signals (flat signals weigh 1)."""
+
+    long: float = Field(1.0, ge=0, le=1)
+    short: float = Field(1.0, ge=0, le=1)
+
+
+def _default_regime_weights() -> dict[str, SideWeights]:
+    """Against the trend counts least; a range or high volatility trims both sides."""
+    return {
+        "TREND_UP": SideWeights(long=1.0, short=0.3),
+        "TREND_DOWN": SideWeights(long=0.3, short=1.0),
+        "RANGE": SideWeights(long=0.8, short=0.8),
+        "HIGH_VOLATILITY": SideWeights(long=0.5, short=0.5),
+    }
+
+
+class EnricherSettings(BaseModel):
+    """The enricher (docs/enrichment.md): features, VPIN, regime weight, the meta-model."""
+
+    return_horizons: list[int] = Field(
+        default_factory=lambda: [1, 5, 20], description="Log returns over these many prices."
+    )
+    vol_horizons: list[int] = Field(
+        default_factory=lambda: [5, 20, 60], description="Realised volatility over these many returns."
+    )
+    vpin_buckets: int = Field(50, ge=1, le=1000, description="VPIN averages the last n volume buckets.")
+    vpin_buckets_per_day: int = Field(50, ge=1, description="Bucket volume = average daily volume / this.")
+    vpin_bucket_volume: float = Field(0.0, ge=0, description="A fixed bucket volume (0: from the ADV).")
+    vpin_adv_days: int = Field(20, ge=1, le=250, description="Completed days the ADV averages.")
+    vpin_sigma_halflife: int = Field(
+        50, ge=1, description="Half-life, in returns, of the return volatility that classifies volume."
+    )
+    regime_history: int = Field(32, ge=1, le=1000, description="Regime decisions kept per symbol.")
+    max_pending: int = Field(
+        256, ge=1, description="Market records per symbol held for signals not yet seen (event time)."
+    )
+    signal_features: list[str] = Field(
+        default_factory=lambda: ["ma_spread"],
+        description="Entries of a signal's features map the model uses; a signal without them is rejected.",
+    )
+    max_signal_features: int = Field(64, ge=1, description="A larger features map is rejected.")
+    regime_weights: dict[str, SideWeights] = Field(default_factory=_default_regime_weights)
+    unknown_regime_weight: float = Field(0.5, ge=0, le=1, description="Weight while a symbol has no regime.")
+    model_name: str = Field("meta", min_length=1, description="The key on the models topic to follow.")
+
+    @field_validator("return_horizons", "vol_horizons")
+    @classmethod
+    def _horizons(cls, value: list[int]) -> list[int]:
+        if not value or any(h < 1 or h > 1000 for h in value) or len(set(value)) != len(value):
+            raise ValueError("horizons must be distinct integers in 1..1000")
+        return sorted(value)
+
+    @field_validator("regime_weights")
+    @classmethod
+    def _regimes(cls, value: dict[str, SideWeights]) -> dict[str, SideWeights]:
+        unknown = sorted(set(value) - set(REGIMES))
+        if unknown:
+            raise ValueError(f"unknown regime(s) {unknown}; regimes: {list(REGIMES)}")
+        return {**_default_regime_weights(), **value}
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes an enriched signal (recorded in its provenance)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ApiSettings(BaseModel):
+    """The api worker (workers/api, docs/api.md): HTTP admission, lookups and SSE streams."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port.")
+    tokens: list[SecretStr] = Field(
+        default_factory=list, description="Bearer tokens of write endpoints (JSON list; never logged)."
+    )
+    tokens_file: Path | None = Field(None, description="A mounted Secret: one more token per line.")
+    protect_reads: bool = Field(False, description="Read endpoints need a token too.")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins ('*': any).")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies answer 413.")
+    max_batch_events: int = Field(1000, ge=1)
+    ingest_lag_limit: int = Field(
+        100_000,
+        ge=0,
+        description="429 while ingest lags more records on market.raw; resume at half (0: off).",
+    )
+    lag_interval_s: float = Field(0.5, gt=0, description="How often the ingest lag is measured.")
+    retry_after_s: int = Field(1, ge=1, description="Retry-After of a 429.")
+    dedupe_window: int = Field(100_000, ge=0, description="(symbol, event_id) admissions remembered.")
+    sse_queue_size: int = Field(1000, ge=1, description="Events queued per SSE client before it is dropped.")
+    sse_history: int = Field(5000, ge=0, description="Recent events per partition kept for resumption.")
+    sse_heartbeat_s: float = Field(15.0, gt=0)
+    sse_send_timeout_s: float = Field(
+        10.0, gt=0, description="A client that takes longer to read is dropped."
+    )
+    max_sse_clients: int = Field(1000, ge=1)
+    lookup_timeout_s: float = Field(60.0, gt=0, description="Bound on /v1/runs and /v1/provenance reads.")
 
 
 def _default_retries() -> dict[str, RetryPolicy]:
@@ -156,6 +260,8 @@ class FleetSettings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
     scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+    enricher: EnricherSettings = Field(default_factory=lambda: EnricherSettings())
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     retry: dict[str, RetryPolicy] = Field(default_factory=_default_retries, description="Per failure domain.")
 
     @field_validator("retry")
@@ -203,12 +309,13 @@ class FleetSettings(BaseSettings):
             "ingest": self.ingest.model_dump(mode="json", exclude={"buffer_capacity"}),
             "scheduler": self.scheduler.model_dump(mode="json", exclude={"max_inflight_runs"}),
             "engine": self.engine.model_dump(mode="json", exclude={"run_timeout_ms"}),
+            "enricher": self.enricher.model_dump(mode="json"),
         }
 
     def explicit_output_keys(self) -> set[str]:
         """Dotted output-config keys set explicitly (environment, file, arguments), not defaulted."""
         keys = {"partitions"} & self.model_fields_set
-        for section in ("ingest", "scheduler", "engine"):
+        for section in OUTPUT_SECTIONS:
             if section in self.model_fields_set:
                 keys |= {f"{section}.{k}" for k in getattr(self, section).model_fields_set}
         return keys
@@ -218,7 +325,7 @@ class FleetSettings(BaseSettings):
         update: dict[str, Any] = {}
         if "partitions" not in keep and "partitions" in config:
             update["partitions"] = config["partitions"]
-        for section in ("ingest", "scheduler", "engine"):
+        for section in OUTPUT_SECTIONS:
             current = getattr(self, section)
             recorded = {k: v for k, v in config.get(section, {}).items() if f"{section}.{k}" not in keep}
             update[section] = type(current).model_validate({**current.model_dump(), **recorded})

@@ -107,6 +107,16 @@ class Topology:
             frontier = {t for w in reached for t in self.workers[w].outputs}
         return [w for w in self.order() if w in fed]
 
+    def upstream(self, topic: str) -> list[str]:
+        """The workers that feed `topic`, directly or through other workers, upstream first."""
+        feeding: set[str] = set()
+        frontier = {topic}
+        while frontier:
+            reached = {w.name for w in self.workers.values() if set(w.outputs) & frontier} - feeding
+            feeding |= reached
+            frontier = {t for w in reached for t in self.workers[w].inputs}
+        return [w for w in self.order() if w in feeding]
+
     def order(self) -> list[str]:
         """Workers upstream first."""
         graph: dict[str, set[str]] = {w: set() for w in self.workers}

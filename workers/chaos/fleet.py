@@ -24,9 +24,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from workers.broker.local import LocalBroker
 from workers.config import FleetSettings, load_settings
 from workers.runtime.admin import delete_topics, ensure_topics
+from workers.topics import EVENTS
 from workers.topology import load_topology
 
-WORKERS = tuple(load_topology(1).order())
+# The regime pipeline: every worker that feeds regime.events (what the scenarios judge).
+WORKERS = tuple(load_topology(1).upstream(EVENTS))
 SHARED_TEST_PORT = 9092  # the integration tests' broker: never restarted by this suite
 DAY_MS = 86_400_000
 Key = tuple[str, int, str]

@@ -20,6 +20,10 @@ class Metrics(Protocol):
 
     def count(self, name: str, amount: float = 1.0, **labels: str) -> None: ...
     def observe(self, name: str, value: float, **labels: str) -> None: ...
+    def set(self, name: str, value: float, **labels: str) -> None:
+        """A gauge's value."""
+        ...
+
     def timer(self, name: str, **labels: str) -> contextlib.AbstractContextManager[None]: ...
 
 
@@ -28,6 +32,9 @@ class _NoMetrics:
         pass
 
     def observe(self, name: str, value: float, **labels: str) -> None:
+        pass
+
+    def set(self, name: str, value: float, **labels: str) -> None:
         pass
 
     @contextlib.contextmanager

@@ -123,6 +123,38 @@ class WorkerMetrics:
             registry=r,
         )
         self.retries = Counter("regime_fleet_retries", "Retries by failure domain.", ["domain"], registry=r)
+        self.enrichment_seconds = Histogram(
+            "regime_fleet_enrichment_seconds",
+            "Enrichment time per signal, by stage (features, predict, total).",
+            ["worker", "stage"],
+            registry=r,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
+        )
+        self.signals_enriched = Counter(
+            "regime_fleet_signals_enriched", "Signals enriched.", ["worker"], registry=r
+        )
+        self.signals_rejected = Counter(
+            "regime_fleet_signals_rejected",
+            "Signals dead-lettered by the enricher.",
+            ["worker", "error_code"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "regime_fleet_model_info",
+            "1 for the model version active in a partition (0 once replaced).",
+            ["worker", "partition", "model_version"],
+            registry=r,
+        )
+        self.model_age = Gauge(
+            "regime_fleet_model_age_seconds",
+            "Wall-clock age of the model that scored the last signal (since trained_ts_ms).",
+            ["worker", "partition"],
+            registry=r,
+        )
+        self.model_swaps = Counter("regime_fleet_model_swaps", "Models swapped in.", ["worker"], registry=r)
+        self.model_rejections = Counter(
+            "regime_fleet_model_rejections", "Model records rejected.", ["worker", "reason"], registry=r
+        )
         self.lifecycle = Gauge(
             "regime_fleet_lifecycle_state",
             "1 for the current lifecycle state.",
@@ -163,6 +195,9 @@ class Recorder:
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         self._child(name, labels).observe(value)
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        self._child(name, labels).set(value)
 
     @contextlib.contextmanager
     def timer(self, name: str, **labels: str) -> Iterator[None]:

@@ -113,6 +113,7 @@ SAMPLES = {
         "accuracy": 0.6,
         "auc": 0.7,
         "training_samples": 10,
+        "booster_sha256": "",
     },
 }
 SAMPLES["EnrichedSignalEvent"] = {
@@ -123,6 +124,10 @@ SAMPLES["EnrichedSignalEvent"] = {
     "regime_weight": 1.0,
     "model_version": "m",
     "enriched_at_ms": 0,
+    "regime_confidence": 0.0,
+    "toxicity_buckets": 0,
+    "feature_values": {},
+    "provenance": None,
 }
 
 

@@ -1,0 +1,257 @@
+"""The pure enricher core: every valid SignalEvent becomes exactly one EnrichedSignalEvent.
+
+Its four inputs are co-partitioned by symbol (models too: the trainer writes each model to
+every partition). Per partition it keeps, in stores with changelogs:
+  market     symbol -> market state (pending trades and bars, return windows, VPIN)
+  regimes    symbol -> regime table (the last decisions, in engine time)
+  partition  "model" (the active model's record fields), "booster" (its UBJSON bytes),
+             "positions" (the last offset seen on each other input: a signal's provenance)
+
+An enrichment depends only on recorded inputs: the market records up to the recorded offset
+whose event time is at or before the signal's, the regime decided as of the signal's event
+time, and the model active in the partition. A replay that feeds the inputs up to the
+recorded positions gets the same event (workers/replay/enriched.py).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from workers.config import FleetSettings
+from workers.enricher import market, regimes
+from workers.enricher.features import FeatureSpace, present, row_hash
+from workers.enricher.market import MarketParams
+from workers.enricher.signals import rejection
+from workers.enricher.vpin import VpinParams
+from workers.enricher.weights import regime_weight
+from workers.meta_model import COLD_CONFIDENCE, NO_MODEL, LoadedModel, ModelRejected, load, verify
+from workers.processing import JsonCodec, Output, ProcessorBase, Record, Services, StateStore, dead_letter
+from workers.topics import BUFFER, ENRICHED, EVENTS, FLEET_DLQ, MODELS, SIGNALS
+
+ENRICHER_VERSION = "1"
+MARKET, REGIMES, PARTITION = "market", "regimes", "partition"
+POSITIONS = {BUFFER: "buffer_offset", EVENTS: "regime_offset", MODELS: "models_offset"}
+CACHED_MODELS = 4
+
+
+class EnricherProcessor(ProcessorBase):
+    name = "enricher"
+
+    def __init__(self, settings: FleetSettings, services: Services | None = None) -> None:
+        config = settings.enricher
+        self.config = config
+        self.metrics = (services or Services()).metrics
+        self.stores = {MARKET: JsonCodec(), REGIMES: JsonCodec(), PARTITION: JsonCodec()}
+        self.market_params = MarketParams(
+            return_horizons=tuple(config.return_horizons),
+            vol_horizons=tuple(config.vol_horizons),
+            max_pending=config.max_pending,
+            vpin=VpinParams(
+                buckets=config.vpin_buckets,
+                buckets_per_day=config.vpin_buckets_per_day,
+                bucket_volume=config.vpin_bucket_volume,
+                adv_days=config.vpin_adv_days,
+                sigma_halflife=config.vpin_sigma_halflife,
+            ),
+        )
+        self.space = FeatureSpace(tuple(self.market_params.feature_names()), tuple(config.signal_features))
+        self.feature_names = self.space.names
+        self.ts_bounds = (settings.ingest.min_event_ts_ms, settings.ingest.max_event_ts_ms)
+        self.fingerprint = config.fingerprint()
+        # Loaded boosters by sha256: content-addressed, so never stale whatever is rewound.
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+
+    def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        if record.topic == SIGNALS:
+            return self._signal(record, stores, now_ms)
+        partition = stores[PARTITION]
+        positions = dict(partition.get("positions") or dict.fromkeys(POSITIONS.values(), -1))
+        positions[POSITIONS[record.topic]] = record.offset
+        partition.put("positions", positions)
+        if record.topic == BUFFER:
+            self._market(record, stores[MARKET])
+        elif record.topic == EVENTS:
+            table = regimes.record(
+                stores[REGIMES].get(record.value["symbol"]) or regimes.empty(),
+                record.value,
+                record.offset,
+                self.config.regime_history,
+            )
+            if table is not None:
+                stores[REGIMES].put(record.value["symbol"], table)
+        elif record.topic == MODELS:
+            return self._model(record, partition)
+        return []
+
+    # -- market data and models ----------------------------------------------------------
+
+    def _market(self, record: Record, store: StateStore) -> None:
+        symbol = record.value["event"]["symbol"]
+        state = store.get(symbol)
+        obs = market.observation(record.offset, record.value)
+        if obs is not None:
+            store.put(symbol, market.hold(state or market.empty(self.market_params), obs, self.market_params))
+        elif state is None:  # a quote or a snapshot: the symbol is known, nothing to fold
+            store.put(symbol, market.empty(self.market_params))
+
+    def _model(self, record: Record, partition: StateStore) -> list[Output]:
+        value = record.value
+        if value["model_name"] != self.config.model_name:
+            return []  # another model's record: not ours to follow
+        active = partition.get("model")
+        same = active and (active["model_version"], active["sha256"]) == (
+            value["model_version"],
+            value.get("booster_sha256"),
+        )
+        if same:
+            return []  # the active model again (a republish or a redelivery)
+        try:
+            model = verify(value, self.feature_names, active)
+        except ModelRejected as exc:
+            self.metrics.count("model_rejections", reason=exc.reason)
+            return [
+                dead_letter(record, FLEET_DLQ, exc.reason, f"model {value['model_version']}: {exc.message}")
+            ]
+        self._cache(model)
+        partition.put(
+            "model",
+            {
+                "model_name": value["model_name"],
+                "model_version": model.version,
+                "sha256": model.sha256,
+                "trained_ts_ms": model.trained_ts_ms,
+                "feature_names": list(model.feature_names),
+                "offset": record.offset,
+            },
+        )
+        booster = base64.b64encode(bytes(value["booster"])).decode()
+        partition.put("booster", {"sha256": model.sha256, "ubj": booster})
+        self.metrics.count("model_swaps")
+        if active:
+            self.metrics.set(
+                "model_info", 0, partition=str(record.partition), model_version=active["model_version"]
+            )
+        self.metrics.set("model_info", 1, partition=str(record.partition), model_version=model.version)
+        return []
+
+    def _active(self, partition: StateStore) -> LoadedModel | None:
+        active = partition.get("model")
+        if not active:
+            return None
+        model = self._models.get(active["sha256"])
+        if model is None:  # restored from the changelog, or pushed out of the cache
+            stored = partition.get("booster")
+            model = load(
+                base64.b64decode(stored["ubj"]),
+                version=active["model_version"],
+                feature_names=active["feature_names"],
+                trained_ts_ms=active["trained_ts_ms"],
+            )
+            if model.sha256 != active["sha256"]:
+                raise ModelRejected("MODEL_CHECKSUM", f"stored booster is not {active['sha256']}")
+            self._cache(model)
+        return model
+
+    def _cache(self, model: LoadedModel) -> None:
+        self._models[model.sha256] = model
+        self._models.move_to_end(model.sha256)
+        while len(self._models) > CACHED_MODELS:
+            self._models.popitem(last=False)
+
+    # -- signals -------------------------------------------------------------------------
+
+    def _signal(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        signal = record.value
+        rejected = rejection(
+            record.key,
+            signal,
+            required=self.config.signal_features,
+            max_features=self.config.max_signal_features,
+            ts_bounds=self.ts_bounds,
+        )
+        if rejected is not None:
+            return self._reject(record, *rejected)
+        state = stores[MARKET].get(signal["symbol"])
+        if state is None:
+            return self._reject(record, "UNKNOWN_SYMBOL", f"no market data for {signal['symbol']!r} here yet")
+        with self.metrics.timer("enrichment_seconds", stage="total"):
+            with self.metrics.timer("enrichment_seconds", stage="features"):
+                caught_up = market.catch_up(state, signal["signal_ts_ms"], self.market_params)
+                if caught_up["pending"] != state["pending"]:
+                    stores[MARKET].put(signal["symbol"], caught_up)
+                regime = regimes.as_of(stores[REGIMES].get(signal["symbol"]), signal["signal_ts_ms"])
+                row = self.space.row(signal, caught_up["features"], regime)
+            with self.metrics.timer("enrichment_seconds", stage="predict"):
+                model = self._active(stores[PARTITION])
+                confidence = model.predict(row) if model else COLD_CONFIDENCE
+        if model is not None:
+            self.metrics.set(
+                "model_age_seconds",
+                max(now_ms - model.trained_ts_ms, 0) / 1000,
+                partition=str(record.partition),
+            )
+        self.metrics.count("signals_enriched")
+        event = self._enriched(record, caught_up, regime, row, model, confidence, stores[PARTITION], now_ms)
+        headers = {
+            "schema": "EnrichedSignalEvent",
+            "signal_id": signal["signal_id"],
+            "model_version": event["model_version"],
+        }
+        return [Output(ENRICHED, signal["symbol"], event, headers, partition=record.partition)]
+
+    def _reject(self, record: Record, code: str, message: str) -> list[Output]:
+        self.metrics.count("signals_rejected", error_code=code)
+        return [dead_letter(record, FLEET_DLQ, code, message)]
+
+    def _enriched(
+        self,
+        record: Record,
+        state: Mapping[str, Any],
+        regime: regimes.RegimeAsOf,
+        row: list[float],
+        model: LoadedModel | None,
+        confidence: float,
+        partition: StateStore,
+        now_ms: int,
+    ) -> dict[str, Any]:
+        signal = record.value
+        toxicity_buckets = int(state["features"]["vpin_buckets"])
+        positions = partition.get("positions") or dict.fromkeys(POSITIONS.values(), -1)
+        return {
+            "signal": dict(signal),
+            "meta_confidence": confidence,
+            "toxicity": state["features"]["vpin"] if toxicity_buckets else 0.0,
+            "regime": regime.regime,
+            "regime_weight": regime_weight(
+                regime.regime if regime.known else None,
+                regime.confidence,
+                signal["direction"],
+                self.config.regime_weights,
+                self.config.unknown_regime_weight,
+            ),
+            "model_version": model.version if model else NO_MODEL,
+            "enriched_at_ms": now_ms,
+            "regime_confidence": regime.confidence,
+            "toxicity_buckets": toxicity_buckets,
+            "feature_values": present(self.feature_names, row),
+            "provenance": {
+                "signal_partition": record.partition,
+                "signal_offset": record.offset,
+                "regime_event_id": regime.event_id,
+                "regime_since_ms": regime.since_ms,
+                "model_sha256": model.sha256 if model else "",
+                **positions,
+                "folded_offset": state["folded_offset"],
+                "market_through_ms": state["through_ms"],
+                "feature_hash": row_hash(self.feature_names, row),
+                "config_fingerprint": self.fingerprint,
+                "enricher_version": ENRICHER_VERSION,
+            },
+        }
+
+
+def create(settings: FleetSettings, services: Services) -> EnricherProcessor:
+    return EnricherProcessor(settings, services)

@@ -1,0 +1,98 @@
+"""Loading, verifying and scoring a meta-model booster.
+
+A booster is only ever loaded from its UBJSON bytes (XGBoost's own format; no pickle) and
+scored with `inplace_predict` on one thread, so a worker's CPU use is predictable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+COLD_CONFIDENCE = 0.5  # the confidence of a signal scored before any model is active
+NO_MODEL = "none"  # the model_version such a signal names
+
+
+class ModelRejected(Exception):
+    """A ModelRecord that cannot become the active model; `reason` is the dead-letter code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason, self.message = reason, message
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    sha256: str
+    feature_names: tuple[str, ...]
+    trained_ts_ms: int
+    booster: xgb.Booster
+
+    def predict(self, row: Sequence[float]) -> float:
+        """P(signal is right) for one feature row (NaN marks a missing feature)."""
+        values = np.asarray([row], dtype=np.float32)
+        return float(self.booster.inplace_predict(values, validate_features=False)[0])
+
+
+def sha256(booster: bytes) -> str:
+    return hashlib.sha256(booster).hexdigest()
+
+
+def load(
+    booster: bytes, *, version: str, feature_names: Sequence[str], trained_ts_ms: int, digest: str = ""
+) -> LoadedModel:
+    """A single-threaded booster from UBJSON bytes; ModelRejected(MODEL_UNLOADABLE) otherwise."""
+    try:
+        loaded = xgb.Booster(params={"nthread": 1})
+        loaded.load_model(bytearray(booster))
+    except (xgb.core.XGBoostError, ValueError, TypeError) as exc:
+        raise ModelRejected("MODEL_UNLOADABLE", f"the booster does not load: {exc}") from exc
+    return LoadedModel(version, digest or sha256(booster), tuple(feature_names), trained_ts_ms, loaded)
+
+
+def verify(
+    record: Mapping[str, Any], feature_names: Sequence[str], active: Mapping[str, Any] | None
+) -> LoadedModel:
+    """The model of a ModelRecord after every check a swap needs, else ModelRejected:
+    its booster matches its sha256, it expects exactly the features the enricher computes,
+    it loads and it predicts a probability on a probe row; and it is newer than `active`
+    (the active model's record fields), so versions never go backwards."""
+    booster = bytes(record["booster"])
+    digest = sha256(booster)
+    claimed = record.get("booster_sha256") or ""
+    if claimed != digest:
+        raise ModelRejected(
+            "MODEL_CHECKSUM", f"booster sha256 is {digest}, the record says {claimed or 'nothing'}"
+        )
+    if list(record["feature_names"]) != list(feature_names):
+        raise ModelRejected(
+            "MODEL_FEATURES",
+            f"the model expects {list(record['feature_names'])}, the enricher computes {list(feature_names)}",
+        )
+    if active is not None and record["trained_ts_ms"] <= active["trained_ts_ms"]:
+        raise ModelRejected(
+            "MODEL_STALE",
+            f"{record['model_version']} (trained {record['trained_ts_ms']}) is not newer than the active "
+            f"{active['model_version']} (trained {active['trained_ts_ms']})",
+        )
+    model = load(
+        booster,
+        version=record["model_version"],
+        feature_names=feature_names,
+        trained_ts_ms=record["trained_ts_ms"],
+        digest=digest,
+    )
+    try:
+        probe = model.predict([0.0] * len(feature_names))
+    except (xgb.core.XGBoostError, ValueError) as exc:
+        raise ModelRejected("MODEL_PROBE", f"the booster fails on a probe row: {exc}") from exc
+    if not (math.isfinite(probe) and 0.0 <= probe <= 1.0):
+        raise ModelRejected("MODEL_PROBE", f"the probe row scored {probe}, not a probability")
+    return model
