@@ -51,7 +51,7 @@ bench: venv kafka-up
 # GNU make itself only exits 0 or 2; the replay's own code (0 match, 1 diverges, 2 error) is
 # printed, and `regime-fleet replay` returns it unchanged.
 replay: venv
-	@test -n "$(TOPIC)" || (echo "usage: make replay TOPIC=engine.runs|market.buffer|market.raw [ARGS=...]" && exit 2)
+	@test -n "$(TOPIC)" || (echo "usage: make replay TOPIC=engine.runs|market.buffer|market.raw|signals.enriched [ARGS=...]" && exit 2)
 	@$(CLI) replay --topic $(TOPIC) $(ARGS); rc=$$?; \
 	if [ $$rc != 0 ]; then echo "replay exit code $$rc (1: diverges, 2: error)" >&2; fi; exit $$rc
 

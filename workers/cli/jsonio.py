@@ -80,6 +80,58 @@ def produce_lines(
     return report
 
 
+def produce_values(
+    settings: FleetSettings,
+    topology: Topology,
+    topic: str,
+    records: Iterable[tuple[str, dict[str, Any], int | None]],
+    serde: Serde | None = None,
+) -> list[tuple[int, int]]:
+    """Encode (key, value, partition or None: by key) records with the topic's contract and
+    produce them in order; (partition, offset) of each, once every one is delivered."""
+    schema = topology.topics[topic].value_schema
+    if schema is None:
+        raise ContractError(f"topic {topic!r} has no value schema")
+    serde = serde or Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    producer = Producer(clients.producer_config(settings, None))
+    full = settings.topic(topic)
+    delivered: dict[int, tuple[int, int]] = {}
+    errors: list[str] = []
+
+    def report(index: int) -> Any:
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err:
+                errors.append(str(err))
+            else:
+                delivered[index] = (msg.partition(), msg.offset())
+
+        return on_delivery
+
+    count = 0
+    for count, (key, value, partition) in enumerate(records, start=1):
+        data = serde.encode(schema, value, topic=full)
+        extra = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                producer.produce(
+                    full,
+                    data,
+                    key.encode(),
+                    headers=[("schema", schema.encode())],
+                    on_delivery=report(count),
+                    **extra,
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+    left = producer.flush(60)
+    if errors or left:
+        raise ContractError(
+            f"{len(errors) + left} of {count} records to {full} were not delivered: {errors[:1]}"
+        )
+    return [delivered[i] for i in range(1, count + 1)]
+
+
 @dataclass(frozen=True)
 class EncodedLine:
     data: bytes

@@ -75,9 +75,11 @@ def replay_pipeline(
 
 
 def run_in_memory(settings: FleetSettings, topic: str, stored: list[Stored]) -> list[dict[str, Any]]:
-    """Every worker downstream of `topic`, on the driver, over stored records: what they publish."""
+    """The workers between `topic` and regime.events, on the driver, over stored records: what
+    they publish."""
     topology = load_topology(settings.partitions)
-    driver = Driver.for_fleet(settings, topology, topology.downstream(topic))
+    between = [w for w in topology.downstream(topic) if w in topology.upstream(EVENTS)]
+    driver = Driver.for_fleet(settings, topology, between)
     for s in stored:
         driver.feed(
             topic,

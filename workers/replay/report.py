@@ -16,6 +16,7 @@ class ReplayReport:
     extra: int = 0
     seconds: float = 0.0
     first_divergence: dict[str, Any] | None = None
+    diverging_fields: dict[str, int] = field(default_factory=dict)  # path -> events it differs in
     output_topic: str | None = None
     config_source: str = ""
     config_differs: dict[str, list[Any]] = field(default_factory=dict)

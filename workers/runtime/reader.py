@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from workers.config import FleetSettings
-from workers.contracts import Serde
+from workers.contracts import DecodeError, Serde
 from workers.processing import Record
 from workers.processing.records import header_map
 from workers.runtime import clients
@@ -38,9 +38,11 @@ def read_all(
     progress: Callable[[int, int], None] | None = None,
     timeout_s: float = 300.0,
     wanted: Callable[[int, int], bool] | None = None,
+    skip_undecodable: bool = False,
 ) -> Iterator[Stored]:
     """Every committed record of `topic` (logical name), partition by partition, decoded;
-    with `wanted(partition, offset)`, only those records are decoded and yielded."""
+    with `wanted(partition, offset)`, only those records are decoded and yielded; with
+    `skip_undecodable`, records a worker would have dead-lettered as UNDECODABLE are left out."""
     name = settings.topic(topic)
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     consumer = Consumer(clients.reader_config(settings))
@@ -71,10 +73,15 @@ def read_all(
                         progress(seen, total)
                     if wanted is not None and not wanted(partition, msg.offset()):
                         continue
-                    key = msg.key().decode() if msg.key() is not None else None
-                    value = serde.decode(
-                        schema, msg.value(), topic=topic, partition=partition, offset=msg.offset()
-                    )
+                    key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
+                    try:
+                        value = serde.decode(
+                            schema, msg.value(), topic=topic, partition=partition, offset=msg.offset()
+                        )
+                    except DecodeError:
+                        if skip_undecodable:
+                            continue
+                        raise
                     headers = header_map(msg.headers())
                     yield Stored(partition, msg.offset(), key, value, headers, msg.timestamp()[1])
     finally:
