@@ -118,15 +118,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return int(run_bench(args))
 
 
+REPLAYABLE = ("engine.runs", "market.buffer", "market.raw", "signals.enriched")
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from workers.replay.config import replay_config
     from workers.replay.engine_runs import replay_engine_runs
     from workers.replay.pipeline import replay_pipeline
     from workers.runtime.reader import TopicError
 
-    if args.topic not in ("engine.runs", "market.buffer", "market.raw"):
+    if args.topic not in REPLAYABLE:
         print(
-            f"regime-fleet: error: cannot replay {args.topic!r}: use engine.runs, market.buffer or market.raw",
+            f"regime-fleet: error: cannot replay {args.topic!r}: use one of {', '.join(REPLAYABLE)}",
             file=sys.stderr,
         )
         return 2
@@ -143,7 +146,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        if args.topic == "engine.runs":
+        if args.topic == "signals.enriched":
+            from workers.replay.enriched import replay_enriched
+
+            report = replay_enriched(chosen.settings, symbol=args.symbol, progress=Progress("reading"))
+        elif args.topic == "engine.runs":
             report = replay_engine_runs(
                 chosen.settings,
                 symbol=args.symbol,
@@ -255,13 +262,14 @@ def parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser(
         "replay",
-        help="re-run recorded work and compare with regime.events (exit 0 match, 1 diverge, 2 error)",
+        help="re-run recorded work and compare with what was published (exit 0 match, 1 diverge, 2 error)",
     )
     rp.add_argument(
         "--topic",
         required=True,
         help="engine.runs (re-execute recorded runs), market.buffer or "
-        "market.raw (re-run the pipeline from scratch, in process)",
+        "market.raw (re-run the pipeline from scratch, in process), signals.enriched (recompute "
+        "every enriched signal from its recorded input positions)",
     )
     rp.add_argument("--symbol", help="only this symbol")
     rp.add_argument("--from", dest="from_ms", type=int, help="first engine_timestamp_ms")
@@ -284,6 +292,9 @@ def parser() -> argparse.ArgumentParser:
     pv.set_defaults(func=cmd_provenance)
 
     from workers.chaos.run import add_parser as add_chaos
+    from workers.cli.models import add_parser as add_model
+
+    add_model(sub)
 
     add_chaos(sub)
 
