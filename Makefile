@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CLI    := $(BIN)/regime-fleet
 export KAFKA_PORT ?= 9092
 
-.PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay chaos clean
+.PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay chaos clean k8s-tools k8s-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,23 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-# Starts a broker when none is given and stops it again if it started it.
-test: venv lint
+# Builds or fetches helm, kubeconform, helm-unittest, promtool, the Kubernetes schemas and the
+# dependency wheelhouse once per machine into ~/.cache/regime-fleet-tools (REGIME_FLEET_TOOLS).
+k8s-tools: venv
+	PYTHON=$(abspath $(BIN)/python) helm/tools.sh
+
+# The Helm chart, alerts, dashboard, runbooks and the image's install steps, offline (tests/k8s;
+# with the tools required, a missing one fails instead of skipping).
+k8s-check: k8s-tools
+	REGIME_FLEET_REQUIRE_K8S_TOOLS=1 $(BIN)/pytest -q -p no:cacheprovider tests/k8s
+
+# Starts a broker when none is given and stops it again if it started it. tests/ includes
+# tests/k8s, so this runs k8s-check's tests too, with the tools required.
+test: venv lint k8s-tools
 	@started=0; \
 	if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! $(CLI) broker status --port $(KAFKA_PORT) | grep -q '"ready": true'; then \
 	  $(CLI) broker up --port $(KAFKA_PORT) && started=1; fi; \
-	$(BIN)/pytest -q -p no:cacheprovider tests; rc=$$?; \
+	REGIME_FLEET_REQUIRE_K8S_TOOLS=1 $(BIN)/pytest -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$started = 1 ]; then $(CLI) broker down --port $(KAFKA_PORT); fi; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$rc

@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# The regime-fleet image the Helm chart runs (helm/regime-fleet, image.repository):
+#   docker build -t regime-fleet:0.1.0 .
+# Two stages: wheels for the package and every dependency, then a slim runtime with only the
+# installed package, its console script and the contracts it reads at run time (topology and
+# Avro schemas). Non-root (uid 10001, the chart's runAsUser); runs on a read-only root
+# filesystem (state in /state, scratch in /tmp: volumes in the chart).
+# tests/k8s/test_image.py runs the same two pip commands into a clean venv.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS wheels
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY workers ./workers
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM ${PYTHON_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    REGIME_FLEET_TOPOLOGY=/opt/regime-fleet/topology/fleet.yaml \
+    REGIME_FLEET_SCHEMA_DIR=/opt/regime-fleet/schemas/avro
+RUN groupadd --system --gid 10001 regime-fleet \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent regime-fleet
+RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links /wheels regime-fleet
+COPY topology/fleet.yaml /opt/regime-fleet/topology/fleet.yaml
+COPY schemas/avro/*.avsc /opt/regime-fleet/schemas/avro/
+WORKDIR /state
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["regime-fleet"]
+CMD ["--help"]
