@@ -1,0 +1,249 @@
+"""`regime-fleet run api`: build the services, the ASGI app, and serve it with uvicorn.
+
+Startup: the tail of regime.events (table + hub), the ingest lag gauge and the admission
+producer start in the lifespan; the api is ready once the table has caught up with what
+regime.events held at start. SIGTERM: SSE clients get `event: disconnect` (shutdown), open
+requests finish within a grace period, the producer is flushed, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from workers.config import ConfigError, FleetSettings
+from workers.contracts import Serde
+from workers.runtime.health import WorkerStatus
+from workers.runtime.observability import get_logger
+from workers.topology import Topology
+
+from . import errors, routes
+from .admission import Admission
+from .auth import TokenCheck, load_tokens
+from .capabilities import API_VERSION
+from .edge import Edge
+from .lag import IngestLag
+from .metrics import ApiMetrics
+from .streams import Hub
+from .table import RegimeTable
+from .tail import Batch, RegimeTail, partitions_of
+
+NAME = "api"
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, apply: Callable[[Batch], None], batch: Batch) -> None:
+    loop.call_soon_threadsafe(apply, batch)
+
+
+@dataclass
+class Services:
+    """Everything a handler needs; built once per process, started in the lifespan."""
+
+    settings: FleetSettings
+    topology: Topology
+    metrics: ApiMetrics
+    tokens: TokenCheck
+    log: Any
+    serde: Serde
+    status: WorkerStatus
+    partitions: list[int]
+    hub: Hub
+    table: RegimeTable = field(default_factory=RegimeTable)
+    lag: IngestLag | Any = None
+    admission: Admission | Any = None
+    tail: RegimeTail | Any = None
+    lookups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+
+    def apply(self, batch: Batch) -> None:
+        """On the event loop: fold a tail batch into the table, then fan it out."""
+        for item, event in batch:
+            self.table.apply(event, item.partition, item.offset)
+        self.hub.publish(item for item, _ in batch)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.admission = Admission(self.settings, self.serde)
+        self.lag = IngestLag(self.settings, self.log)
+        self.lag.start()
+        self.tail = RegimeTail(
+            self.settings,
+            self.serde,
+            self.partitions,
+            partial(_hand_over, loop, self.apply),
+            self.log,
+        )
+        self.tail.start()
+
+    def stop(self) -> None:
+        self.hub.close()
+        for part in (self.tail, self.lag):
+            if part is not None:
+                part.stop()
+        if self.admission is not None:
+            self.admission.close()
+
+    def healthy(self) -> bool:
+        return self.tail is not None and self.tail._thread.is_alive()
+
+    async def running_when_caught_up(self) -> None:
+        while not self.tail.ready.is_set():
+            await asyncio.sleep(0.05)
+        if self.status.lifecycle == "init":
+            self.status.set_lifecycle("running")
+            self.log.info("api_running", lifecycle="running", symbols=len(self.table))
+
+    def ready(self) -> bool:
+        return self.healthy() and self.status.lifecycle == "running"
+
+    def as_status(self) -> dict[str, Any]:
+        ready = self.ready()
+        return {
+            "worker": NAME,
+            "lifecycle": self.status.lifecycle,
+            "ready": ready,
+            "regime_table": {
+                "symbols": len(self.table),
+                "caught_up": bool(self.tail and self.tail.ready.is_set()),
+                "head": {str(p): o for p, o in self.hub.head.items()},
+                "undecodable": getattr(self.tail, "undecodable", 0),
+            },
+            "ingest_lag": self.lag.as_dict() if self.lag is not None else {},
+            "sse": {"clients": len(self.hub.clients), "max_clients": self.settings.api.max_sse_clients},
+            "admission": {
+                "remembered": len(self.admission.accepted) if self.admission else 0,
+                "in_flight": len(self.admission.inflight) if self.admission else 0,
+                "auth": "bearer" if self.tokens else "none configured: writes refused",
+            },
+        }
+
+
+def create_app(svc: Services | None = None) -> FastAPI:
+    """The ASGI app; without services it only describes itself (the OpenAPI document)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if svc is None:
+            yield
+            return
+        svc.start(asyncio.get_running_loop())
+        watcher = asyncio.create_task(svc.running_when_caught_up())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await asyncio.to_thread(svc.stop)
+
+    app = FastAPI(
+        title="regime-fleet api",
+        version=API_VERSION,
+        description="The fleet over HTTP: admission with backpressure, live SSE streams, lookups (docs/api.md).",
+        lifespan=lifespan,
+        exception_handlers=errors.HANDLERS,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(routes.router)
+    if svc is not None:
+        app.state.services = svc
+        origins = svc.settings.api.cors_origins
+        if origins:
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Correlation-Id"],
+                expose_headers=["X-Correlation-Id", "Retry-After"],
+            )
+        app.add_middleware(
+            Edge, metrics=svc.metrics, max_body_bytes=svc.settings.api.max_body_bytes, log=svc.log
+        )
+    from .openapi import customise
+
+    customise(app)
+    return app
+
+
+def services(settings: FleetSettings, topology: Topology) -> Services:
+    log = get_logger(worker=NAME)
+    tokens = TokenCheck(load_tokens(settings.api))
+    if not tokens:
+        log.warning("api_without_tokens", detail="no api.tokens: every write endpoint answers 401")
+    metrics = ApiMetrics()
+    partitions = partitions_of(settings)
+    status = WorkerStatus(worker=NAME, group="", metrics=metrics.worker)
+    status.set_lifecycle("init")
+    return Services(
+        settings=settings,
+        topology=topology,
+        metrics=metrics,
+        tokens=tokens,
+        log=log,
+        serde=Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config()),
+        status=status,
+        partitions=partitions,
+        hub=Hub(partitions, settings.api.sse_history, settings.api.sse_queue_size),
+    )
+
+
+class ApiWorker:
+    """What `regime-fleet run api` runs: `run()` serves until SIGTERM and returns 0."""
+
+    def __init__(self, settings: FleetSettings, topology: Topology) -> None:
+        self.svc = services(settings, topology)
+        self.app = create_app(self.svc)
+        svc = self.svc
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets)
+                for server in self.servers:
+                    for sock in server.sockets:
+                        svc.log.info("api_listening", address=str(sock.getsockname()))
+
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                svc.status.set_lifecycle("drained")
+                svc.hub.close()  # SSE clients get `event: disconnect` before the sockets close
+                super().handle_exit(sig, frame)
+                # A drained worker exits 0 like every other (uvicorn would re-raise the signal).
+                self._captured_signals.clear()
+
+        api = settings.api
+        config = uvicorn.Config(
+            self.app,
+            host=api.host,
+            port=api.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            lifespan="on",
+        )
+        self.server = Server(config)
+
+    def run(self) -> int:
+        self.svc.log.info("api_starting", lifecycle="init", port=self.server.config.port)
+        # Request latency: what is alive after start-up is never collected again, and young
+        # collections run less often (full collections cost 10+ ms pauses otherwise).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 50)
+        self.server.run()
+        self.svc.status.set_lifecycle("stopped")
+        self.svc.log.info("api_stopped", lifecycle="stopped")
+        return 0
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def build(settings: FleetSettings, topology: Topology) -> ApiWorker:
+    if settings.api.tokens_file is not None and not settings.api.tokens_file.exists():
+        raise ConfigError(f"api.tokens_file {settings.api.tokens_file} does not exist")
+    return ApiWorker(settings, topology)

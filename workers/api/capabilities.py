@@ -1,0 +1,55 @@
+"""GET /v1/capabilities: what this fleet and this api can do, from settings and topology."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.config import FleetSettings
+from workers.contracts import SCHEMA_NAMES, contract
+from workers.regime.classifier import ENGINE_VERSION
+from workers.topics import EVENTS
+from workers.topology import Topology
+
+API_VERSION = "v1"
+EVENT_TYPES = ("EngineRunStarted", "EngineRunCompleted", "EngineRunFailed", "HysteresisDecisionPublished")
+
+
+def schema_versions() -> dict[str, str]:
+    """Contract -> the default of its `schema_version` field ("1" when it has none)."""
+    out = {}
+    for name in SCHEMA_NAMES:
+        fields = {f["name"]: f for f in contract(name).schema["fields"]}
+        out[name] = str(fields.get("schema_version", {}).get("default", "1"))
+    return out
+
+
+def capabilities(settings: FleetSettings, topology: Topology) -> dict[str, Any]:
+    api = settings.api
+    return {
+        "api_version": API_VERSION,
+        "engine_version": ENGINE_VERSION,
+        "engine_modes": ["truth", "hysteresis"],
+        "engine_mode": settings.engine.mode,
+        "schemas": schema_versions(),
+        "topics": {name: settings.topic(name) for name in sorted(topology.topics)},
+        "features": {
+            "hysteresis": settings.engine.mode == "hysteresis",
+            "enrichment": "signals.enriched" in topology.topics,
+            "registry_framing": bool(settings.kafka.schema_registry_url),
+            "admission_backpressure": api.ingest_lag_limit > 0,
+            "read_auth": api.protect_reads,
+            "cors": bool(api.cors_origins),
+        },
+        "limits": {
+            "max_body_bytes": api.max_body_bytes,
+            "max_batch_events": api.max_batch_events,
+            "ingest_lag_limit": api.ingest_lag_limit,
+            "retry_after_s": api.retry_after_s,
+            "dedupe_window": api.dedupe_window,
+            "sse_queue_size": api.sse_queue_size,
+            "sse_history": api.sse_history,
+            "sse_heartbeat_s": api.sse_heartbeat_s,
+            "max_sse_clients": api.max_sse_clients,
+        },
+        "streams": {EVENTS: list(EVENT_TYPES)},
+    }

@@ -1,0 +1,156 @@
+"""The api's tail of regime.events: every partition, from the beginning, read_committed,
+without a consumer group (each replica keeps the whole table and serves every stream)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from workers.config import FleetSettings
+from workers.contracts import ContractError, Serde
+from workers.runtime import clients
+from workers.topics import EVENTS
+
+from .streams import Position, Published, published
+
+Batch = list[tuple[Published, dict[str, Any]]]
+
+
+class TailError(Exception):
+    """regime.events cannot be read (missing topic, timeout)."""
+
+
+def partitions_of(settings: FleetSettings, topic: str = EVENTS) -> list[int]:
+    consumer = Consumer(clients.reader_config(settings))
+    try:
+        name = settings.topic(topic)
+        meta = consumer.list_topics(name, timeout=10).topics.get(name)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise TailError(f"topic {name} does not exist: run `regime-fleet topics create`")
+        return sorted(meta.partitions)
+    finally:
+        consumer.close()
+
+
+class RegimeTail:
+    """Decodes in its own thread; `deliver` (thread-safe) gets each batch in offset order."""
+
+    def __init__(
+        self,
+        settings: FleetSettings,
+        serde: Serde,
+        partitions: list[int],
+        deliver: Callable[[Batch], None],
+        log: Any,
+    ) -> None:
+        self.settings = settings
+        self.serde = serde
+        self.partitions = partitions
+        self.deliver = deliver
+        self.log = log
+        self.ready = threading.Event()  # caught up with what was there at start
+        self.undecodable = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="regime-tail", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        name = self.settings.topic(EVENTS)
+        consumer = Consumer(clients.reader_config(self.settings, **{"fetch.wait.max.ms": 5}))
+        try:
+            targets = {}
+            for p in self.partitions:
+                targets[p] = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+            consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in self.partitions])
+            while not self._stop.is_set():
+                # consume(n, t) waits for n records or t: wait for one, then take what is there.
+                first = consumer.poll(0.1)
+                msgs = [] if first is None else [first, *consumer.consume(499, 0)]
+                batch: Batch = []
+                for msg in msgs:
+                    if msg.error() is not None:
+                        if msg.error().code() != KafkaError._PARTITION_EOF:
+                            self.log.warning("tail_error", topic=name, error=str(msg.error()))
+                        continue
+                    try:
+                        event = self.serde.decode(
+                            "OrchestratorEvent",
+                            msg.value(),
+                            topic=EVENTS,
+                            partition=msg.partition(),
+                            offset=msg.offset(),
+                        )
+                    except ContractError as exc:
+                        self.undecodable += 1
+                        self.log.error(
+                            "tail_undecodable",
+                            topic=name,
+                            partition=msg.partition(),
+                            offset=msg.offset(),
+                            error=str(exc),
+                        )
+                        continue
+                    batch.append((published(msg.partition(), msg.offset(), event), event))
+                if batch:
+                    self.deliver(batch)
+                if not self.ready.is_set() and self._caught_up(consumer, name, targets):
+                    self.ready.set()
+                    self.log.info("regime_table_ready", topic=name)
+        except Exception as exc:  # the api turns not ready; /status says why
+            self.log.error("tail_failed", topic=name, error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            consumer.close()
+
+    def _caught_up(self, consumer: Consumer, name: str, targets: dict[int, int]) -> bool:
+        tps = consumer.position([TopicPartition(name, p) for p in self.partitions])
+        return all(tp.offset >= targets[tp.partition] or targets[tp.partition] == 0 for tp in tps)
+
+
+def read_range(
+    settings: FleetSettings, serde: Serde, after: Position, until: Position, timeout_s: float
+) -> list[Published]:
+    """The records of regime.events after `after` up to `until` (inclusive), per partition in
+    offset order, partitions one after the other: a resumed stream's history."""
+    name = settings.topic(EVENTS)
+    consumer = Consumer(clients.reader_config(settings))
+    out: list[Published] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        for p, last in sorted(after.items()):
+            if last >= until[p]:
+                continue
+            consumer.assign([TopicPartition(name, p, last + 1)])
+            done = False
+            while not done:
+                if time.monotonic() > deadline:
+                    raise TailError(f"reading {name}[{p}] from {last + 1} timed out")
+                for msg in consumer.consume(500, 0.1):
+                    if msg.error() is not None:
+                        continue
+                    if msg.offset() > until[p]:
+                        done = True
+                        break
+                    done = msg.offset() >= until[p]
+                    try:
+                        event = serde.decode(
+                            "OrchestratorEvent", msg.value(), topic=EVENTS, partition=p, offset=msg.offset()
+                        )
+                    except ContractError:
+                        continue  # the live tail skipped it too (and logged it)
+                    out.append(published(p, msg.offset(), event))
+                if not done:
+                    done = consumer.position([TopicPartition(name, p)])[0].offset > until[p]
+    finally:
+        consumer.close()
+    return out
