@@ -23,6 +23,13 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _assigned(port: int) -> bool:
+    try:
+        return bool(worker_status(port)["assignment"])
+    except OSError:  # not serving yet
+        return False
+
+
 def test_slow_publisher_pauses_scheduler_and_ingest_then_catches_up(fleet_factory):
     fleet = fleet_factory(
         scheduler__interval_ms=str(INTERVAL),
@@ -35,6 +42,11 @@ def test_slow_publisher_pauses_scheduler_and_ingest_then_catches_up(fleet_factor
     ports = {"ingest": free_port(), "scheduler": free_port()}
     procs = {w: fleet.start(w, runtime__http_port=str(ports[w])) for w in ("ingest", "scheduler")}
     fleet.start("engine")  # the publisher stays down: the slowest possible downstream
+    # Both must have joined first: before the scheduler's group has a position, its lag
+    # cannot be measured, and a fast ingest may buffer everything before the first pause.
+    joined = time.monotonic() + 60
+    while time.monotonic() < joined and not all(_assigned(port) for port in ports.values()):
+        time.sleep(0.3)
     fleet.produce("market.raw", events)
 
     deadline = time.monotonic() + 60

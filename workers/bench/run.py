@@ -27,6 +27,8 @@ from workers.replay.engine_runs import replay_engine_runs
 from workers.runtime.admin import delete_topics, ensure_topics
 from workers.topology import load_topology
 
+from .api import run_api_only
+from .enricher import in_process_latency, worker_throughput
 from .measure import LatencyProbe, produce_encoded, raw_copy, wait_for
 from .state import mode_throughput, restore_times
 
@@ -64,6 +66,12 @@ def run_bench(args: argparse.Namespace) -> int:
         "events": n,
     }
     cleanup: list[tuple[Any, Any]] = []
+    if getattr(args, "only", None) == "enricher":
+        results.update(_enricher(root, stamp))
+        return _report(results, stamp)
+    if getattr(args, "only", None) == "api":
+        results.update(run_api_only(args, _fresh, _fleet_env, root, stamp))
+        return _report(results, stamp)
     try:
         # (a) and (b): the same pre-produced records, copied raw, then through ingest.
         settings, topology = _fresh(f"bench{stamp}a.", root)
@@ -94,7 +102,10 @@ def run_bench(args: argparse.Namespace) -> int:
         # (c) the four workers: sustained throughput, then latency at a fixed offered rate.
         settings, topology = _fresh(f"bench{stamp}c.", root)
         cleanup.append((settings, topology))
-        fleet = LocalFleet(_fleet_env(settings.topic_prefix, root), root / settings.topic_prefix)
+        regime_workers = topology.upstream("regime.events")
+        fleet = LocalFleet(
+            _fleet_env(settings.topic_prefix, root), root / settings.topic_prefix, regime_workers
+        )
         fleet.start()
         try:
             time.sleep(8)  # group joins
@@ -143,9 +154,28 @@ def run_bench(args: argparse.Namespace) -> int:
         cleanup.append((settings, topology))
         results.update(restore_times(settings))
         results.update(mode_throughput(settings))
+
+        results.update(_enricher(root, stamp))
+        results.update(run_api_only(args, _fresh, _fleet_env, root, stamp))
     finally:
         for settings, topology in cleanup:
             delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    return _report(results, stamp)
+
+
+def _enricher(root: Path, stamp: str) -> dict[str, Any]:
+    print("(g) enrichment in process, one signal at a time, 500 trees...", flush=True)
+    settings, topology = _fresh(f"bench{stamp}f.", root)
+    try:
+        found = in_process_latency(settings)
+        print("(h) the enricher worker on the broker, 500 trees...", flush=True)
+        found.update(worker_throughput(settings, topology))
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    return found
+
+
+def _report(results: dict[str, Any], stamp: str) -> int:
     out = Path("bench") / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stamp}.json").write_text(json.dumps(results, indent=2))
@@ -153,5 +183,6 @@ def run_bench(args: argparse.Namespace) -> int:
     for key, value in results.items():
         if not isinstance(value, dict):
             print(f"{key:34} {value:.2f}" if isinstance(value, float) else f"{key:34} {value}")
-    print(f"ingest/raw throughput ratio: {results['ingest_raw_ratio']:.2f}")
+    if "ingest_raw_ratio" in results:
+        print(f"ingest/raw throughput ratio: {results['ingest_raw_ratio']:.2f}")
     return 0

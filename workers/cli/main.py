@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from workers.config import ConfigError, FleetSettings, load_settings
 from workers.contracts import ContractError
@@ -19,6 +20,10 @@ def _workers() -> list[str]:
     import yaml
 
     return list(yaml.safe_load(topology_path().read_text())["workers"])
+
+
+# Workers that are services, not stream processors: no fleet.yaml entry, same `run`.
+SERVICES = ("api",)
 
 
 def _settings(args: argparse.Namespace) -> FleetSettings:
@@ -40,6 +45,18 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_topology(args: argparse.Namespace) -> int:
     import yaml
+
+    if args.action == "render":
+        from workers.api import dag
+
+        topology = load_topology(_settings(args).partitions, args.file and Path(args.file))
+        text = (
+            dag.as_mermaid(topology)
+            if args.format == "mermaid"
+            else json.dumps(dag.as_json(topology), indent=2) + "\n"
+        )
+        print(text, end="")
+        return 0
 
     with open(args.file or topology_path()) as f:
         errors = validate(yaml.safe_load(f))
@@ -104,6 +121,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     build: Callable[..., object] = import_module(f"workers.{args.worker}.app").build
     worker = build(settings, load_topology(settings.partitions))
     return int(worker.run())  # type: ignore[attr-defined]
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from workers.api.openapi import render
+
+    sys.stdout.write(render())
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -229,8 +253,9 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_broker)
 
     t = sub.add_parser("topology", help="check topology/fleet.yaml")
-    t.add_argument("action", choices=("validate",))
+    t.add_argument("action", choices=("validate", "render"))
     t.add_argument("--file", help="another topology file")
+    t.add_argument("--format", choices=("json", "mermaid"), default="json", help="with render")
     t.set_defaults(func=cmd_topology)
 
     tp = sub.add_parser("topics", help="create or verify the fleet's topics from the topology")
@@ -251,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_consume)
 
     r = sub.add_parser("run", help="run one worker until SIGTERM")
-    r.add_argument("worker", choices=_workers())
+    r.add_argument("worker", choices=[*_workers(), *SERVICES])
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="broker, topics, all workers, real S&P 500/NASDAQ data, live results")
@@ -291,6 +316,10 @@ def parser() -> argparse.ArgumentParser:
     pv.add_argument("--symbol")
     pv.set_defaults(func=cmd_provenance)
 
+    a = sub.add_parser("api", help="the api worker's OpenAPI document (docs/openapi.json)")
+    a.add_argument("action", choices=("openapi",))
+    a.set_defaults(func=cmd_api)
+
     from workers.chaos.run import add_parser as add_chaos
     from workers.cli.models import add_parser as add_model
 
@@ -301,6 +330,9 @@ def parser() -> argparse.ArgumentParser:
     be = sub.add_parser("bench", help="throughput and latency against the broker (writes bench/results/)")
     be.add_argument("--events", type=int, default=40_000)
     be.add_argument("--rate", type=int, default=5_000, help="offered events/s for the latency run")
+    be.add_argument(
+        "--only", choices=("api", "enricher"), help="run one part alone: api = (f), enricher = (g) and (h)"
+    )
     be.set_defaults(func=cmd_bench)
     return p
 

@@ -19,6 +19,7 @@ from workers.contracts import Serde
 from workers.contracts.json_form import dumps
 from workers.demo.data import DAY_MS, index_events, synthetic_intraday
 from workers.demo.fleet import LocalFleet, group_lag
+from workers.demo.signals import enrich_signals
 from workers.runtime import clients
 from workers.runtime.admin import ensure_topics
 from workers.topology import load_topology
@@ -40,6 +41,9 @@ def run_demo(args: argparse.Namespace) -> int:
         "REGIME_FLEET_SCHEDULER__INTERVAL_MS": str(DAY_MS),
         "REGIME_FLEET_RUNTIME__STATE_DIR": str(root / "state"),
         "REGIME_FLEET_LOG_LEVEL": "WARNING",
+        # The signals of the second act come after two years of daily decisions: keep them all,
+        # so each signal finds its regime as of its own (historical) time.
+        "REGIME_FLEET_ENRICHER__REGIME_HISTORY": "1000",
     }
     os.environ.update(env)
     settings = load_settings()
@@ -58,15 +62,18 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     try:
         summary = _watch(settings, topology, fleet)
+        summary.update(enrich_signals(settings, topology, events))
     finally:
         codes = fleet.stop()
     print(f"workers stopped: {codes}")
     ok = all(c == 0 for c in codes.values()) and summary["published"] > 0
+    ok = ok and summary["enriched"] == summary["signals"]
     print("demo finished" if ok else "demo FAILED", flush=True)
     print(
         f"\nThe topics stay for inspection (prefix {prefix!r}). Try:\n"
         f"  kcat -b {bootstrap} -C -t {prefix}regime.events -f '%k %h\\n' -e | head\n"
         f"  REGIME_FLEET_TOPIC_PREFIX={prefix} make replay TOPIC=engine.runs   (or market.buffer, market.raw)\n"
+        f"  REGIME_FLEET_TOPIC_PREFIX={prefix} make replay TOPIC=signals.enriched\n"
         f"  REGIME_FLEET_TOPIC_PREFIX={prefix} .venv/bin/regime-fleet provenance verify",
         flush=True,
     )

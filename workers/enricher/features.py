@@ -54,11 +54,15 @@ class FeatureSpace:
         ]
 
 
+def packed(row: Sequence[float]) -> bytes:
+    """The row as little-endian doubles, every NaN as one NaN: equal rows, equal bytes."""
+    return struct.pack(f"<{len(row)}d", *(math.nan if math.isnan(v) else v for v in row))
+
+
 def row_hash(names: Sequence[str], row: Sequence[float]) -> str:
-    """sha256 over the names and the row as little-endian doubles (every NaN as one NaN)."""
-    canonical = [math.nan if math.isnan(v) else v for v in row]
+    """sha256 over the names (comma-joined) and the packed row."""
     digest = hashlib.sha256(",".join(names).encode())
-    digest.update(struct.pack(f"<{len(canonical)}d", *canonical))
+    digest.update(packed(row))
     return digest.hexdigest()
 
 

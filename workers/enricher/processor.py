@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import base64
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workers.config import FleetSettings
 from workers.enricher import market, regimes
-from workers.enricher.features import FeatureSpace, present, row_hash
+from workers.enricher.features import FeatureSpace, packed, present, row_hash
 from workers.enricher.market import MarketParams
 from workers.enricher.signals import rejection
 from workers.enricher.vpin import VpinParams
@@ -63,6 +63,28 @@ class EnricherProcessor(ProcessorBase):
         self.fingerprint = config.fingerprint()
         # Loaded boosters by sha256: content-addressed, so never stale whatever is rewound.
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        # Scores computed ahead for a batch, by (booster sha256, packed row): a pure memo.
+        self._scored: dict[tuple[str, bytes], float] = {}
+
+    def look_ahead(self, records: Sequence[Record], views: Callable[[int], Mapping[str, StateStore]]) -> None:
+        """Score the batch's signals in one call per model, on the state as the batch begins.
+        A signal whose row or model changes by the time it is processed (market data for its
+        symbol in between, a model swap) misses the memo and is scored alone: same result."""
+        self._scored = {}
+        rows: dict[str, tuple[LoadedModel, list[list[float]]]] = {}
+        for record in records:
+            if record.topic != SIGNALS or self._rejection(record) is not None:
+                continue
+            stores = views(record.partition)
+            state = stores[MARKET].get(record.value["symbol"]) if stores else None
+            model = self._active(stores[PARTITION]) if state is not None else None
+            if state is None or model is None:
+                continue
+            row = self._row(record.value, state, stores)[1]
+            rows.setdefault(model.sha256, (model, []))[1].append(row)
+        for sha, (model, batch) in rows.items():
+            for row, score in zip(batch, model.predict_many(batch), strict=True):
+                self._scored[(sha, packed(row))] = score
 
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         if record.topic == SIGNALS:
@@ -163,15 +185,26 @@ class EnricherProcessor(ProcessorBase):
 
     # -- signals -------------------------------------------------------------------------
 
-    def _signal(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
-        signal = record.value
-        rejected = rejection(
+    def _rejection(self, record: Record) -> tuple[str, str] | None:
+        return rejection(
             record.key,
-            signal,
+            record.value,
             required=self.config.signal_features,
             max_features=self.config.max_signal_features,
             ts_bounds=self.ts_bounds,
         )
+
+    def _row(
+        self, signal: Mapping[str, Any], state: Mapping[str, Any], stores: Mapping[str, StateStore]
+    ) -> tuple[dict[str, Any], list[float], regimes.RegimeAsOf]:
+        """(the market state caught up to the signal's time, its feature row, its regime)."""
+        caught_up = market.catch_up(state, signal["signal_ts_ms"], self.market_params)
+        regime = regimes.as_of(stores[REGIMES].get(signal["symbol"]), signal["signal_ts_ms"])
+        return caught_up, self.space.row(signal, caught_up["features"], regime), regime
+
+    def _signal(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        signal = record.value
+        rejected = self._rejection(record)
         if rejected is not None:
             return self._reject(record, *rejected)
         state = stores[MARKET].get(signal["symbol"])
@@ -179,20 +212,18 @@ class EnricherProcessor(ProcessorBase):
             return self._reject(record, "UNKNOWN_SYMBOL", f"no market data for {signal['symbol']!r} here yet")
         with self.metrics.timer("enrichment_seconds", stage="total"):
             with self.metrics.timer("enrichment_seconds", stage="features"):
-                caught_up = market.catch_up(state, signal["signal_ts_ms"], self.market_params)
+                caught_up, row, regime = self._row(signal, state, stores)
                 if caught_up["pending"] != state["pending"]:
                     stores[MARKET].put(signal["symbol"], caught_up)
-                regime = regimes.as_of(stores[REGIMES].get(signal["symbol"]), signal["signal_ts_ms"])
-                row = self.space.row(signal, caught_up["features"], regime)
             with self.metrics.timer("enrichment_seconds", stage="predict"):
                 model = self._active(stores[PARTITION])
-                confidence = model.predict(row) if model else COLD_CONFIDENCE
+                confidence = COLD_CONFIDENCE
+                if model is not None:
+                    ahead = (model.sha256, packed(row))
+                    confidence = self._scored.pop(ahead) if ahead in self._scored else model.predict(row)
         if model is not None:
-            self.metrics.set(
-                "model_age_seconds",
-                max(now_ms - model.trained_ts_ms, 0) / 1000,
-                partition=str(record.partition),
-            )
+            age_s = max(now_ms - model.trained_ts_ms, 0) / 1000
+            self.metrics.set("model_age_seconds", age_s, partition=str(record.partition))
         self.metrics.count("signals_enriched")
         event = self._enriched(record, caught_up, regime, row, model, confidence, stores[PARTITION], now_ms)
         headers = {

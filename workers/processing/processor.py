@@ -106,6 +106,12 @@ class Processor(Protocol):
         """Partitions (re)assigned, or rewound after an abort: reset what depends on position."""
         ...
 
+    def look_ahead(self, records: Sequence[Record], views: Callable[[int], Mapping[str, StateStore]]) -> None:
+        """A batch about to be processed one record at a time: work that is cheaper for many
+        records at once can be done here (the enricher scores its signals in one call). It
+        reads, never writes, and must not change what `process` returns for any record."""
+        ...
+
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]: ...
 
     def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]: ...
@@ -123,6 +129,9 @@ class ProcessorBase:
     punctuate_interval_ms: int = 0
 
     def assigned(self, partitions: Sequence[int]) -> None:
+        pass
+
+    def look_ahead(self, records: Sequence[Record], views: Callable[[int], Mapping[str, StateStore]]) -> None:
         pass
 
     def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:

@@ -64,7 +64,8 @@ class CommittedStore(Protocol):
 
 
 class StateStore(Protocol):
-    """What a processor reads and writes."""
+    """What a processor reads and writes. A value from `get` may be shared with later reads:
+    never change it in place, `put` a new one."""
 
     def get(self, key: str, default: Any = None) -> Any: ...
     def put(self, key: str, value: Any) -> None: ...

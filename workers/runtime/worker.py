@@ -201,8 +201,10 @@ class Worker:
             self.status.pause_reasons.pop("kafka", None)
         if msgs:
             started = time.perf_counter()
-            for msg in msgs:
-                if not self._guarded(functools.partial(self._handle, msg)):
+            decoded = [self._decode(msg) for msg in msgs]
+            self._look_ahead([d for d in decoded if isinstance(d, Record)])
+            for msg, item in zip(msgs, decoded, strict=True):
+                if not self._guarded(functools.partial(self._handle, msg, item)):
                     break  # the checkpoint was aborted: the rest is read again after the re-open
             self.metrics.batch_size.labels(self.processor.name).observe(len(msgs))
             self.metrics.batch_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
@@ -236,26 +238,44 @@ class Worker:
             self._failed(self.checkpoint.abort(failure))
             return False
 
-    def _handle(self, msg: Message) -> bool:
+    def _decode(self, msg: Message) -> Record | DecodeError | None:
+        """The message as a decoded Record, the reason it does not decode, or None (an event)."""
+        if msg.error() is not None:
+            return None
+        record = record_of(msg, self._topic_names.get(msg.topic(), msg.topic()))
+        schema = self.topology.topics[record.topic].value_schema
+        if not schema:
+            return record
+        try:
+            value = self.serde.decode(
+                schema, record.raw, topic=record.topic, partition=record.partition, offset=record.offset
+            )
+        except DecodeError as exc:
+            return exc
+        return dataclasses.replace(record, value=value)
+
+    def _look_ahead(self, records: list[Record]) -> None:
+        """Let the core prepare the batch (it must not change any outcome): never fatal."""
+        try:
+            self.processor.look_ahead(records, self.stores.views_for)
+        except Exception as exc:
+            self.log.warning("look_ahead_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _handle(self, msg: Message, decoded: Record | DecodeError | None) -> bool:
         """Process one message; False when the checkpoint had to be aborted."""
         err = msg.error()
         if err is not None:
             return self._consumer_event(msg, err)
-        record = record_of(msg, self._topic_names.get(msg.topic(), msg.topic()))
+        record = (
+            decoded
+            if isinstance(decoded, Record)
+            else record_of(msg, self._topic_names.get(msg.topic(), msg.topic()))
+        )
         self.checkpoint.counter(self.metrics.consumed, record.topic).inc()
-        schema = self.topology.topics[record.topic].value_schema
-        try:
-            r = record
-            value = (
-                self.serde.decode(schema, r.raw, topic=r.topic, partition=r.partition, offset=r.offset)
-                if schema
-                else {}
-            )
-        except DecodeError as exc:
-            self._dead_letter(record, exc.code, str(exc))
-        else:
-            if not self._process(dataclasses.replace(record, value=value)):
-                return False
+        if isinstance(decoded, DecodeError):
+            self._dead_letter(record, decoded.code, str(decoded))
+        elif not self._process(record):
+            return False
         self.checkpoint.advance(msg.topic(), record.partition, record.offset + 1)
         return True
 

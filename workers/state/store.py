@@ -17,6 +17,7 @@ from rocksdict import Options, Rdict, WriteBatch
 from workers.processing.state import Codec, JsonCodec, StoreCorruption, StoreError
 
 META = "__meta__/"
+DECODED_CACHE = 4096  # decoded values kept per store and partition
 CHANGELOG_OFFSET = META + "changelog_offset"
 SOURCE_OFFSET = META + "source_offset"
 __all__ = ["PartitionStore", "StoreCorruption", "StoreError"]
@@ -41,6 +42,7 @@ class PartitionStore:
         table.set_block_cache(Cache(block_cache_mb * 1024 * 1024))
         self._options.set_block_based_table_factory(table)
         self.wiped = False
+        self._decoded: dict[str, Any] = {}  # decoded values of recent reads (a hot key decodes once)
         self._db = self._open()
 
     def _open(self) -> Rdict:
@@ -56,8 +58,15 @@ class PartitionStore:
             return Rdict(str(self.path), self._options)
 
     def get(self, key: str) -> Any:
+        """The decoded value, shared with other readers: cores never mutate what they get."""
+        if key in self._decoded:
+            return self._decoded[key]
         raw = self._db.get(key.encode())
-        return None if raw is None else self.codec.decode(raw)
+        value = None if raw is None else self.codec.decode(raw)
+        if len(self._decoded) >= DECODED_CACHE:
+            self._decoded.pop(next(iter(self._decoded)))  # the oldest entry
+        self._decoded[key] = value
+        return value
 
     def items(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
         for raw_key, raw in self._db.items(from_key=prefix.encode()):
@@ -76,6 +85,8 @@ class PartitionStore:
     ) -> None:
         """Write one checkpoint's changes and offsets atomically."""
         batch = WriteBatch(raw_mode=True)
+        for key in changes:
+            self._decoded.pop(key, None)
         for key, value in changes.items():
             if value is None:
                 batch.delete(key.encode())
@@ -88,6 +99,7 @@ class PartitionStore:
         self._db.write(batch)
 
     def wipe(self) -> None:
+        self._decoded.clear()
         self._db.close()
         shutil.rmtree(self.path, ignore_errors=True)
         self.wiped = True

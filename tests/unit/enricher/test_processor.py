@@ -15,7 +15,7 @@ from workers.enricher.features import row_hash
 from workers.enricher.processor import EnricherProcessor
 from workers.enricher.samples import bar_record, signal
 from workers.meta_model import model_record, train_booster
-from workers.processing import Services
+from workers.processing import Record, Services
 from workers.processing.driver import Driver
 from workers.topology import load_topology
 
@@ -217,3 +217,28 @@ def test_a_restored_enricher_scores_like_the_one_before(booster: bytes, names: l
         k: v for k, v in again.items() if k not in ignore
     }
     assert first["provenance"]["feature_hash"] == again["provenance"]["feature_hash"]
+
+
+def test_scoring_a_batch_ahead_changes_no_outcome(booster: bytes, names: list[str]) -> None:
+    def run(ahead: bool) -> list[dict[str, Any]]:
+        d = driver()
+        core = d.processors["enricher"]
+        bars(d)
+        d.feed(
+            "models",
+            "meta",
+            model_record(booster, name="meta", version="v1", trained_ts_ms=1, feature_names=names),
+            partition=0,
+        )
+        batch = [
+            Record("signals.raw", 0, i, "S", signal("S", T0 + (i % 30) * MINUTE, seq=i, ma_spread=i / 100))
+            for i in range(40)
+        ]
+        if ahead:
+            core.look_ahead(batch, lambda p: {s: d.store("enricher", s, p).view() for s in core.stores})
+            assert len(core._scored) > 30  # most signals were scored in the batch call
+        for record in batch:
+            d.feed("signals.raw", "S", record.value, partition=0)
+        return [{k: v for k, v in e.items() if k != "enriched_at_ms"} for e in enriched(d)]
+
+    assert run(ahead=True) == run(ahead=False)
