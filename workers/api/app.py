@@ -1,9 +1,10 @@
 """`regime-fleet run api`: build the services, the ASGI app, and serve it with uvicorn.
 
-Startup: the tail of regime.events (table + hub), the ingest lag gauge and the admission
-producer start in the lifespan; the api is ready once the table has caught up with what
-regime.events held at start. SIGTERM: SSE clients get `event: disconnect` (shutdown), open
-requests finish within a grace period, the producer is flushed, and the process exits 0.
+Startup: the tails of regime.events and signals.enriched (tables + hub), the ingest lag gauge
+and the admission producer start in the lifespan; the api is ready once the tables have caught
+up with what their topics held at start. SIGTERM: SSE clients get `event: disconnect`
+(shutdown), open requests finish within a grace period, the producer is flushed, and the
+process exits 0.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from workers.config import ConfigError, FleetSettings
 from workers.contracts import Serde
 from workers.runtime.health import WorkerStatus
 from workers.runtime.observability import get_logger
+from workers.topics import ENRICHED, EVENTS
 from workers.topology import Topology
 
 from . import errors, routes
@@ -33,9 +35,9 @@ from .capabilities import API_VERSION
 from .edge import Edge
 from .lag import IngestLag
 from .metrics import ApiMetrics
-from .streams import Hub
-from .table import RegimeTable
-from .tail import Batch, RegimeTail, partitions_of
+from .streams import Hub, served
+from .table import RegimeTable, SignalTable
+from .tail import Batch, Tail, partitions_of
 
 NAME = "api"
 
@@ -55,50 +57,66 @@ class Services:
     log: Any
     serde: Serde
     status: WorkerStatus
-    partitions: list[int]
+    partitions: dict[str, list[int]]  # of each served topic
     hub: Hub
     table: RegimeTable = field(default_factory=RegimeTable)
+    signals: SignalTable = field(default_factory=SignalTable)
     lag: IngestLag | Any = None
     admission: Admission | Any = None
-    tail: RegimeTail | Any = None
+    tails: dict[str, Tail] = field(default_factory=dict)
     lookups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
     def apply(self, batch: Batch) -> None:
-        """On the event loop: fold a tail batch into the table, then fan it out."""
+        """On the event loop: fold a tail batch into its table, then fan it out."""
         for item, event in batch:
-            self.table.apply(event, item.partition, item.offset)
+            table = self.table if item.topic == EVENTS else self.signals
+            table.apply(event, item.partition, item.offset)
         self.hub.publish(item for item, _ in batch)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.admission = Admission(self.settings, self.serde)
         self.lag = IngestLag(self.settings, self.log)
         self.lag.start()
-        self.tail = RegimeTail(
-            self.settings,
-            self.serde,
-            self.partitions,
-            partial(_hand_over, loop, self.apply),
-            self.log,
-        )
-        self.tail.start()
+        for topic, partitions in self.partitions.items():
+            tail = Tail(
+                self.settings, self.serde, topic, partitions, partial(_hand_over, loop, self.apply), self.log
+            )
+            self.tails[topic] = tail
+            tail.start()
 
     def stop(self) -> None:
         self.hub.close()
-        for part in (self.tail, self.lag):
+        for part in (*self.tails.values(), self.lag):
             if part is not None:
                 part.stop()
         if self.admission is not None:
             self.admission.close()
 
     def healthy(self) -> bool:
-        return self.tail is not None and self.tail._thread.is_alive()
+        return bool(self.tails) and all(tail.alive() for tail in self.tails.values())
+
+    def caught_up(self, topic: str) -> bool:
+        tail = self.tails.get(topic)
+        return tail is not None and tail.ready.is_set()
 
     async def running_when_caught_up(self) -> None:
-        while not self.tail.ready.is_set():
+        while not all(self.caught_up(topic) for topic in self.partitions):
             await asyncio.sleep(0.05)
         if self.status.lifecycle == "init":
             self.status.set_lifecycle("running")
-            self.log.info("api_running", lifecycle="running", symbols=len(self.table))
+            self.log.info(
+                "api_running", lifecycle="running", symbols=len(self.table), signal_symbols=len(self.signals)
+            )
+
+    def _table_status(self, topic: str, symbols: int) -> dict[str, Any]:
+        if topic not in self.partitions:
+            return {"served": False}
+        return {
+            "symbols": symbols,
+            "caught_up": self.caught_up(topic),
+            "head": {str(p): o for (t, p), o in self.hub.head.items() if t == topic},
+            "undecodable": getattr(self.tails.get(topic), "undecodable", 0),
+        }
 
     def ready(self) -> bool:
         return self.healthy() and self.status.lifecycle == "running"
@@ -109,12 +127,8 @@ class Services:
             "worker": NAME,
             "lifecycle": self.status.lifecycle,
             "ready": ready,
-            "regime_table": {
-                "symbols": len(self.table),
-                "caught_up": bool(self.tail and self.tail.ready.is_set()),
-                "head": {str(p): o for p, o in self.hub.head.items()},
-                "undecodable": getattr(self.tail, "undecodable", 0),
-            },
+            "regime_table": self._table_status(EVENTS, len(self.table)),
+            "signal_table": self._table_status(ENRICHED, len(self.signals)),
             "ingest_lag": self.lag.as_dict() if self.lag is not None else {},
             "sse": {"clients": len(self.hub.clients), "max_clients": self.settings.api.max_sse_clients},
             "admission": {
@@ -177,7 +191,7 @@ def services(settings: FleetSettings, topology: Topology) -> Services:
     if not tokens:
         log.warning("api_without_tokens", detail="no api.tokens: every write endpoint answers 401")
     metrics = ApiMetrics()
-    partitions = partitions_of(settings)
+    partitions = {s.topic: partitions_of(settings, s.topic) for s in served(topology.topics)}
     status = WorkerStatus(worker=NAME, group="", metrics=metrics.worker)
     status.set_lifecycle("init")
     return Services(
@@ -189,7 +203,11 @@ def services(settings: FleetSettings, topology: Topology) -> Services:
         serde=Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config()),
         status=status,
         partitions=partitions,
-        hub=Hub(partitions, settings.api.sse_history, settings.api.sse_queue_size),
+        hub=Hub(
+            [(t, p) for t, ps in partitions.items() for p in ps],
+            settings.api.sse_history,
+            settings.api.sse_queue_size,
+        ),
     )
 
 

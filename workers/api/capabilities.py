@@ -7,11 +7,12 @@ from typing import Any
 from workers.config import FleetSettings
 from workers.contracts import SCHEMA_NAMES, contract
 from workers.regime.classifier import ENGINE_VERSION
-from workers.topics import EVENTS
+from workers.topics import ENRICHED
 from workers.topology import Topology
 
+from .streams import served
+
 API_VERSION = "v1"
-EVENT_TYPES = ("EngineRunStarted", "EngineRunCompleted", "EngineRunFailed", "HysteresisDecisionPublished")
 
 
 def schema_versions() -> dict[str, str]:
@@ -34,7 +35,7 @@ def capabilities(settings: FleetSettings, topology: Topology) -> dict[str, Any]:
         "topics": {name: settings.topic(name) for name in sorted(topology.topics)},
         "features": {
             "hysteresis": settings.engine.mode == "hysteresis",
-            "enrichment": "signals.enriched" in topology.topics,
+            "enrichment": ENRICHED in topology.topics,
             "registry_framing": bool(settings.kafka.schema_registry_url),
             "admission_backpressure": api.ingest_lag_limit > 0,
             "read_auth": api.protect_reads,
@@ -51,5 +52,5 @@ def capabilities(settings: FleetSettings, topology: Topology) -> dict[str, Any]:
             "sse_heartbeat_s": api.sse_heartbeat_s,
             "max_sse_clients": api.max_sse_clients,
         },
-        "streams": {EVENTS: list(EVENT_TYPES)},
+        "streams": {s.topic: list(s.event_types) for s in served(topology.topics)},
     }

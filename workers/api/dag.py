@@ -9,7 +9,10 @@ from typing import Any
 from workers.topology import Topology
 
 # The api is a service, not a processor: it has no fleet.yaml worker entry (docs/api.md).
-API_SERVICE = {"writes": ["market.raw"], "reads": ["regime.events", "engine.runs", "market.buffer"]}
+API_SERVICE = {
+    "writes": ["market.raw"],
+    "reads": ["regime.events", "signals.enriched", "engine.runs", "market.buffer"],
+}
 
 
 def as_json(topology: Topology) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class Capabilities(BaseModel):
     topics: dict[str, str] = Field(description="Logical name -> topic name (with the fleet's prefix).")
     features: dict[str, bool]
     limits: dict[str, float]
-    streams: dict[str, list[str]] = Field(description="What the SSE streams carry, by topic.")
+    streams: dict[str, list[str]] = Field(description="What the SSE streams carry: event types by topic.")
 
 
 class RunView(BaseModel):
@@ -106,6 +106,7 @@ class Status(BaseModel):
     lifecycle: str
     ready: bool
     regime_table: dict[str, Any]
+    signal_table: dict[str, Any]
     ingest_lag: dict[str, Any]
     sse: dict[str, Any]
     admission: dict[str, Any]

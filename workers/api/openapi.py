@@ -16,8 +16,8 @@ COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
 def customise(app: FastAPI) -> None:
-    """Add what routes cannot declare: the RawMarketEvent schema (from its Avro contract)
-    and the bearer scheme."""
+    """Add what routes cannot declare: the RawMarketEvent and EnrichedSignalEvent schemas
+    (from their Avro contracts) and the bearer scheme."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -25,9 +25,19 @@ def customise(app: FastAPI) -> None:
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             components = doc.setdefault("components", {})
-            components.setdefault("schemas", {})["RawMarketEvent"] = json_schema(
-                contract("RawMarketEvent").schema
-            )
+            schemas = components.setdefault("schemas", {})
+            schemas["RawMarketEvent"] = json_schema(contract("RawMarketEvent").schema)
+            schemas["EnrichedSignalView"] = {
+                "allOf": [
+                    json_schema(contract("EnrichedSignalEvent").schema),
+                    {
+                        "type": "object",
+                        "properties": {"partition": {"type": "integer"}, "offset": {"type": "integer"}},
+                        "required": ["partition", "offset"],
+                    },
+                ],
+                "description": "An EnrichedSignalEvent in its canonical JSON form, with its partition and offset.",
+            }
             components["securitySchemes"] = {
                 "bearer": {
                     "type": "http",

@@ -17,9 +17,18 @@ from workers.replay import provenance
 from workers.runtime.reader import TopicError
 
 from . import admission, dag, models
-from .capabilities import EVENT_TYPES, capabilities
+from .capabilities import capabilities
 from .errors import ApiError, correlation
-from .streams import BadEventId, Client, Filter, decode_id, disconnect_frame, history_frames
+from .streams import (
+    STREAMS,
+    BadEventId,
+    Client,
+    Filter,
+    decode_id,
+    disconnect_frame,
+    history_frames,
+    served,
+)
 from .tail import read_range
 
 if TYPE_CHECKING:
@@ -38,9 +47,10 @@ EVENT_BODY = {
 }
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Server-Sent Events: `id` (resumable), `event` (the event_type), `data` "
-        "(the OrchestratorEvent as JSON with its partition and offset); `: ping` heartbeats; a "
-        "final `event: disconnect` with the reason when the server ends the stream.",
+        "description": "Server-Sent Events: `id` (resumable), `event` (an OrchestratorEvent's "
+        "event_type, or `EnrichedSignalEvent`), `data` (the record as canonical JSON with its "
+        "partition and offset); `: ping` heartbeats; a final `event: disconnect` with the reason "
+        "when the server ends the stream.",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
@@ -246,6 +256,26 @@ def get_regime(request: Request, symbol: str) -> dict[str, Any]:
     return decision.as_dict()
 
 
+@router.get(
+    "/v1/symbols/{symbol}/signal",
+    response_model=None,
+    responses={
+        **ERRORS,
+        200: {
+            "description": "The symbol's latest EnrichedSignalEvent (by signal time) with its partition and offset.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnrichedSignalView"}}},
+        },
+    },
+    openapi_extra={"security": OPEN_OR_BEARER},
+)
+def get_signal(request: Request, symbol: str) -> dict[str, Any]:
+    _allow(request, write=False)
+    latest = services(request).signals.get(symbol)
+    if latest is None:
+        raise ApiError(404, "NO_SIGNAL", f"no enriched signal for symbol {symbol!r} on signals.enriched")
+    return latest.as_dict()
+
+
 async def _lookup(request: Request, call: Any, *args: Any) -> Any:
     svc = services(request)
     timeout = svc.settings.api.lookup_timeout_s
@@ -295,12 +325,18 @@ async def verify(request: Request, symbol: Annotated[str | None, Query(min_lengt
 
 # -- streams ------------------------------------------------------------------------------
 
-EventTypes = Annotated[list[str] | None, Query(description=f"Any of {', '.join(EVENT_TYPES)}.")]
+EventTypes = Annotated[
+    list[str] | None,
+    Query(description=f"Any of {', '.join(t for s in STREAMS for t in s.event_types)} (default: all)."),
+]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", description="Resume after this id.")]
 # Browsers' EventSource sends the header only when it reconnects: the first resume goes here.
 AfterId = Annotated[
     str | None,
-    Query(description="Like Last-Event-ID (the header wins); `0:-1,1:-1,...`: from the oldest kept event."),
+    Query(
+        description="Like Last-Event-ID (the header wins); `0:-1,1:-1,...,e0:-1,e1:-1,...`: from the "
+        "oldest kept record (topics left out start at the head)."
+    ),
 ]
 
 
@@ -317,7 +353,7 @@ async def stream(
     last_event_id: AfterId = None,
     last_event_id_header: LastEventId = None,
 ) -> EventSourceResponse:
-    """Live regime events of every symbol (or the given ones)."""
+    """Live regime events and enriched signals of every symbol (or the given ones)."""
     return await _stream(request, symbol or [], event_type or [], last_event_id_header or last_event_id)
 
 
@@ -334,7 +370,7 @@ async def symbol_events(
     last_event_id: AfterId = None,
     last_event_id_header: LastEventId = None,
 ) -> EventSourceResponse:
-    """Live regime events of one symbol (it need not have any yet)."""
+    """Live regime events and enriched signals of one symbol (it need not have any yet)."""
     return await _stream(request, [symbol], event_type or [], last_event_id_header or last_event_id)
 
 
@@ -343,9 +379,10 @@ async def _stream(
 ) -> EventSourceResponse:
     _allow(request, write=False)
     svc = services(request)
-    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    known = [t for s in served(svc.partitions) for t in s.event_types]
+    unknown = sorted(set(event_types) - set(known))
     if unknown:
-        raise ApiError(422, "UNKNOWN_EVENT_TYPE", f"event_type {unknown}: use {', '.join(EVENT_TYPES)}")
+        raise ApiError(422, "UNKNOWN_EVENT_TYPE", f"event_type {unknown}: use {', '.join(known)}")
     if len(svc.hub.clients) >= svc.settings.api.max_sse_clients:
         raise ApiError(
             503, "TOO_MANY_STREAMS", "the api serves its maximum of SSE clients", headers={"Retry-After": "5"}
@@ -355,19 +392,21 @@ async def _stream(
     except BadEventId as exc:
         raise ApiError(400, "BAD_LAST_EVENT_ID", str(exc)) from None
     flt = Filter(frozenset(symbols), frozenset(event_types))
-    client, head, history = svc.hub.register(flt, after)
-    if after is not None and history is None:
+    joined = svc.hub.register(flt, after)
+    client, history = joined.client, joined.history
+    # Only what the filter can match: a skipped slot's position stays where the client was.
+    unread = {slot: joined.start[slot] for slot in joined.unread if flt.wants(slot[0])}
+    if unread:
+        timeout = svc.settings.api.lookup_timeout_s
         try:
-            history = await asyncio.wait_for(
-                asyncio.to_thread(
-                    read_range, svc.settings, svc.serde, after, head, svc.settings.api.lookup_timeout_s
-                ),
-                svc.settings.api.lookup_timeout_s,
+            history = history + await asyncio.wait_for(
+                asyncio.to_thread(read_range, svc.settings, svc.serde, unread, joined.head, timeout),
+                timeout,
             )
         except Exception as exc:
             svc.hub.unregister(client)
             raise ApiError(503, "UNAVAILABLE", f"cannot read the history to resume from: {exc}") from None
-    frames = history_frames(after, history or [], flt) if after is not None else []
+    frames = history_frames(joined.start, history, flt)
     svc.metrics.sse_clients.inc()
     peer_closed = {"value": False}
 

@@ -1,4 +1,5 @@
-"""The regime table: the latest decision per symbol, folded from regime.events.
+"""The api's tables: the latest decision per symbol, folded from regime.events, and the
+latest enriched signal per symbol, folded from signals.enriched.
 
 A global table (every api replica reads every partition, like a Kafka Streams GlobalKTable):
 the SSE fan-out needs every partition anyway, one entry per symbol is small, and any replica
@@ -71,6 +72,44 @@ class RegimeTable:
 
     def known(self, symbol: str) -> bool:
         return symbol in self._seen
+
+    def __len__(self) -> int:
+        return len(self._latest)
+
+
+@dataclass(frozen=True)
+class LatestSignal:
+    event: Mapping[str, Any]  # an EnrichedSignalEvent
+    partition: int
+    offset: int
+
+    @property
+    def position(self) -> tuple[int, int]:
+        # A symbol lives in one partition: the offset orders signals of the same event time.
+        return (int(self.event["signal"]["signal_ts_ms"]), self.offset)
+
+    def as_dict(self) -> dict[str, Any]:
+        """As the SSE streams send it: the record with its partition and offset."""
+        return {**self.event, "partition": self.partition, "offset": self.offset}
+
+
+class SignalTable:
+    def __init__(self) -> None:
+        self._latest: dict[str, LatestSignal] = {}
+
+    def apply(self, event: Mapping[str, Any], partition: int, offset: int) -> bool:
+        """Fold one enriched signal in; True when it became the symbol's latest (by signal
+        time: a late or replayed signal never rolls it back)."""
+        symbol = str(event["signal"]["symbol"])
+        candidate = LatestSignal(event, partition, offset)
+        current = self._latest.get(symbol)
+        if current is not None and candidate.position < current.position:
+            return False
+        self._latest[symbol] = candidate
+        return True
+
+    def get(self, symbol: str) -> LatestSignal | None:
+        return self._latest.get(symbol)
 
     def __len__(self) -> int:
         return len(self._latest)

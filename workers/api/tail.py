@@ -1,5 +1,6 @@
-"""The api's tail of regime.events: every partition, from the beginning, read_committed,
-without a consumer group (each replica keeps the whole table and serves every stream)."""
+"""The api's tails of regime.events and signals.enriched: every partition, from the
+beginning, read_committed, without a consumer group (each replica keeps the whole tables and
+serves every stream)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import ContractError, Serde
 from workers.runtime import clients
-from workers.topics import EVENTS
 
-from .streams import Position, Published, published
+from .streams import BY_TOPIC, Position, Published, Slot, published
 
 Batch = list[tuple[Published, dict[str, Any]]]
 
 
 class TailError(Exception):
-    """regime.events cannot be read (missing topic, timeout)."""
+    """A served topic cannot be read (missing topic, timeout)."""
 
 
-def partitions_of(settings: FleetSettings, topic: str = EVENTS) -> list[int]:
+def partitions_of(settings: FleetSettings, topic: str) -> list[int]:
     consumer = Consumer(clients.reader_config(settings))
     try:
         name = settings.topic(topic)
@@ -36,26 +36,37 @@ def partitions_of(settings: FleetSettings, topic: str = EVENTS) -> list[int]:
         consumer.close()
 
 
-class RegimeTail:
-    """Decodes in its own thread; `deliver` (thread-safe) gets each batch in offset order."""
+def _decode(serde: Serde, topic: str, msg: Message) -> tuple[Published, dict[str, Any]]:
+    """The record and its hub entry; ContractError (or ValueError: not JSON-able) when bad."""
+    event = serde.decode(
+        BY_TOPIC[topic].contract, msg.value(), topic=topic, partition=msg.partition(), offset=msg.offset()
+    )
+    return published(topic, msg.partition(), msg.offset(), event), event
+
+
+class Tail:
+    """One topic, decoded in its own thread; `deliver` (thread-safe) gets each batch in
+    offset order per partition."""
 
     def __init__(
         self,
         settings: FleetSettings,
         serde: Serde,
+        topic: str,
         partitions: list[int],
         deliver: Callable[[Batch], None],
         log: Any,
     ) -> None:
         self.settings = settings
         self.serde = serde
+        self.topic = topic
         self.partitions = partitions
         self.deliver = deliver
         self.log = log
         self.ready = threading.Event()  # caught up with what was there at start
         self.undecodable = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="regime-tail", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"tail-{topic}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -64,8 +75,11 @@ class RegimeTail:
         self._stop.set()
         self._thread.join(10)
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _loop(self) -> None:
-        name = self.settings.topic(EVENTS)
+        name = self.settings.topic(self.topic)
         consumer = Consumer(clients.reader_config(self.settings, **{"fetch.wait.max.ms": 5}))
         try:
             targets = {}
@@ -83,14 +97,8 @@ class RegimeTail:
                             self.log.warning("tail_error", topic=name, error=str(msg.error()))
                         continue
                     try:
-                        event = self.serde.decode(
-                            "OrchestratorEvent",
-                            msg.value(),
-                            topic=EVENTS,
-                            partition=msg.partition(),
-                            offset=msg.offset(),
-                        )
-                    except ContractError as exc:
+                        batch.append(_decode(self.serde, self.topic, msg))
+                    except (ContractError, ValueError) as exc:
                         self.undecodable += 1
                         self.log.error(
                             "tail_undecodable",
@@ -99,13 +107,11 @@ class RegimeTail:
                             offset=msg.offset(),
                             error=str(exc),
                         )
-                        continue
-                    batch.append((published(msg.partition(), msg.offset(), event), event))
                 if batch:
                     self.deliver(batch)
                 if not self.ready.is_set() and self._caught_up(consumer, name, targets):
                     self.ready.set()
-                    self.log.info("regime_table_ready", topic=name)
+                    self.log.info("tail_ready", topic=name)
         except Exception as exc:  # the api turns not ready; /status says why
             self.log.error("tail_failed", topic=name, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -120,37 +126,48 @@ class RegimeTail:
 def read_range(
     settings: FleetSettings, serde: Serde, after: Position, until: Position, timeout_s: float
 ) -> list[Published]:
-    """The records of regime.events after `after` up to `until` (inclusive), per partition in
-    offset order, partitions one after the other: a resumed stream's history."""
-    name = settings.topic(EVENTS)
+    """The records after `after` up to `until` (inclusive) of each slot `after` names, per
+    slot in offset order, slots one after the other: a resumed stream's history."""
     consumer = Consumer(clients.reader_config(settings))
     out: list[Published] = []
     deadline = time.monotonic() + timeout_s
     try:
-        for p, last in sorted(after.items()):
-            if last >= until[p]:
-                continue
-            consumer.assign([TopicPartition(name, p, last + 1)])
-            done = False
-            while not done:
-                if time.monotonic() > deadline:
-                    raise TailError(f"reading {name}[{p}] from {last + 1} timed out")
-                for msg in consumer.consume(500, 0.1):
-                    if msg.error() is not None:
-                        continue
-                    if msg.offset() > until[p]:
-                        done = True
-                        break
-                    done = msg.offset() >= until[p]
-                    try:
-                        event = serde.decode(
-                            "OrchestratorEvent", msg.value(), topic=EVENTS, partition=p, offset=msg.offset()
-                        )
-                    except ContractError:
-                        continue  # the live tail skipped it too (and logged it)
-                    out.append(published(p, msg.offset(), event))
-                if not done:
-                    done = consumer.position([TopicPartition(name, p)])[0].offset > until[p]
+        for slot, last in sorted(after.items()):
+            if last < until[slot]:
+                out += _read_slot(consumer, settings, serde, slot, last, until[slot], deadline)
     finally:
         consumer.close()
+    return out
+
+
+def _read_slot(
+    consumer: Consumer,
+    settings: FleetSettings,
+    serde: Serde,
+    slot: Slot,
+    last: int,
+    until: int,
+    deadline: float,
+) -> list[Published]:
+    topic, p = slot
+    name = settings.topic(topic)
+    consumer.assign([TopicPartition(name, p, last + 1)])
+    out: list[Published] = []
+    done = False
+    while not done:
+        if time.monotonic() > deadline:
+            raise TailError(f"reading {name}[{p}] from {last + 1} timed out")
+        for msg in consumer.consume(500, 0.1):
+            if msg.error() is not None:
+                continue
+            if msg.offset() > until:
+                done = True
+                break
+            done = msg.offset() >= until
+            try:
+                out.append(_decode(serde, topic, msg)[0])
+            except (ContractError, ValueError):
+                continue  # the live tail skipped it too (and logged it)
+        if not done:
+            done = consumer.position([TopicPartition(name, p)])[0].offset > until
     return out

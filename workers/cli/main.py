@@ -23,7 +23,7 @@ def _workers() -> list[str]:
 
 
 # Workers that are services, not stream processors: no fleet.yaml entry, same `run`.
-SERVICES = ("api",)
+SERVICES = ("api", "trainer")
 
 
 def _settings(args: argparse.Namespace) -> FleetSettings:
@@ -322,8 +322,10 @@ def parser() -> argparse.ArgumentParser:
 
     from workers.chaos.run import add_parser as add_chaos
     from workers.cli.models import add_parser as add_model
+    from workers.cli.train import add_parser as add_train
 
     add_model(sub)
+    add_train(sub)
 
     add_chaos(sub)
 

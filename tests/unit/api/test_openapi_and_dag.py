@@ -23,6 +23,7 @@ def test_every_route_and_the_raw_event_schema_are_documented():
         "/v1/events",
         "/v1/events/batch",
         "/v1/symbols/{symbol}/regime",
+        "/v1/symbols/{symbol}/signal",
         "/v1/symbols/{symbol}/events",
         "/v1/stream",
         "/v1/runs/{run_id}",
@@ -38,6 +39,10 @@ def test_every_route_and_the_raw_event_schema_are_documented():
     assert {"event_id", "symbol", "event_ts_ms", "kind"} <= set(raw["required"])
     assert "trade" not in raw["required"]  # nullable members may be left out
     assert doc["paths"]["/v1/events"]["post"]["security"] == [{"bearer": []}]
+    enriched, located = doc["components"]["schemas"]["EnrichedSignalView"]["allOf"]
+    assert {"signal", "meta_confidence", "toxicity"} <= set(enriched["required"])
+    assert "symbol" in enriched["properties"]["signal"]["required"]
+    assert located["required"] == ["partition", "offset"]
     json.dumps(doc)
 
 

@@ -1,9 +1,11 @@
-"""The regime table: latest decision per symbol, never rolled back by an older event."""
+"""The tables: latest decision and latest enriched signal per symbol, never rolled back by an
+older event."""
 
 from __future__ import annotations
 
 from tests.samples import result_event
-from workers.api.table import RegimeTable
+from workers.api.table import RegimeTable, SignalTable
+from workers.enricher.samples import signal
 
 
 def completed(ts: int, regime: str, symbol: str = "S") -> dict:
@@ -44,3 +46,19 @@ def test_a_symbol_with_only_failures_is_known_without_a_decision():
     table.apply(result_event(100, "EngineRunFailed", "F"), 0, 1)
     assert table.known("F") and table.get("F") is None
     assert not table.known("G") and len(table) == 0
+
+
+def enriched(ts: int, seq: int, symbol: str = "S") -> dict:
+    return {"signal": signal(symbol, ts, seq=seq), "meta_confidence": 0.6, "toxicity": 0.2}
+
+
+def test_the_latest_signal_by_signal_time_and_a_late_one_does_not_roll_it_back():
+    table = SignalTable()
+    assert table.apply(enriched(200, 1), 1, 10)
+    assert not table.apply(enriched(100, 2), 1, 11)  # late: enriched after, signalled before
+    assert table.apply(enriched(200, 3), 1, 12)  # same signal time: the later record
+    assert table.apply(enriched(50, 1, "T"), 0, 3)
+    latest = table.get("S")
+    assert latest is not None and len(table) == 2 and table.get("U") is None
+    view = latest.as_dict()
+    assert (view["signal"]["signal_id"], view["partition"], view["offset"]) == ("S-sig-3", 1, 12)
