@@ -83,6 +83,9 @@ class RuntimeSettings(BaseModel):
     )
     state_dir: Path = Path("state")
     http_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    http_host: str = Field(
+        "0.0.0.0", description="Bind address of /status, /metrics, /healthz, /readyz (unauthenticated)."
+    )
     instance_id: str = Field(
         default_factory=socket.gethostname,
         description="Stable identity of this instance (pod name, StatefulSet ordinal): part of the transactional.id.",
@@ -112,7 +115,7 @@ class SchedulerSettings(BaseModel):
 
 
 # The settings sections that can change what the fleet publishes (see output_config).
-OUTPUT_SECTIONS = ("ingest", "scheduler", "engine", "enricher")
+OUTPUT_SECTIONS = ("ingest", "scheduler", "engine", "enricher", "labeler")
 
 # Engine settings that change how a run is executed, not what it computes.
 ENGINE_RUNTIME_ONLY = {"max_attempts", "fail_symbols", "run_timeout_ms"}
@@ -205,6 +208,56 @@ class EnricherSettings(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class BarrierSettings(BaseModel):
+    """Triple-barrier labels (docs/training.md): barriers in sigmas, the vertical one in observations."""
+
+    profit_taking: float = Field(2.0, gt=0)
+    stop_loss: float = Field(2.0, gt=0)
+    max_hold: int = Field(20, ge=1, le=10_000, description="Observations before the vertical barrier.")
+    vol_horizon: int = Field(
+        20, ge=1, description="sigma = vol_h / sqrt(h) of the enriched signal (h in enricher.vol_horizons)."
+    )
+
+
+class LabelerSettings(BaseModel):
+    """The labeler/monitor worker: outcomes of enriched signals and retrain triggers."""
+
+    barriers: BarrierSettings = Field(default_factory=lambda: BarrierSettings())
+    history: int = Field(
+        64, ge=1, le=10_000, description="Recent observations kept per symbol for late signals."
+    )
+    max_open: int = Field(
+        1000, ge=1, description="Open signals per symbol; the oldest resolve VERTICAL beyond it."
+    )
+    window: int = Field(200, ge=10, description="Outcomes in the rolling accuracy per model version.")
+    min_samples: int = Field(50, ge=1, description="Outcomes before accuracy can trigger.")
+    accuracy_drop: float = Field(
+        0.1, gt=0, le=1, description="Trigger below the model's validation accuracy minus this."
+    )
+    retrain_every: int = Field(0, ge=0, description="Trigger after this many outcomes of one model (0: off).")
+
+
+class TrainerSettings(BaseModel):
+    """Training (regime-fleet train, the trainer worker): data, purged CV, XGBoost, the gate."""
+
+    barriers: BarrierSettings = Field(default_factory=lambda: BarrierSettings())
+    min_bars: int = Field(1000, ge=1, description="Fewer bars is an error.")
+    min_samples: int = Field(100, ge=2, description="Fewer labelled signals is an error.")
+    folds: int = Field(5, ge=2, le=50)
+    embargo_ms: int = Field(0, ge=0, description="Gap between a fold's training labels and its test period.")
+    rounds: int = Field(200, ge=1)
+    max_depth: int = Field(4, ge=1, le=16)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    seed: int = 0
+    nthread: int = Field(1, ge=1, description="Fixed, so the same data gives a byte-identical booster.")
+    auc_floor: float = Field(
+        0.5, ge=0, le=1, description="A candidate below this validation AUC is rejected."
+    )
+    fast: int = Field(5, ge=1, description="Primary strategy (MA crossover) for bar data: fast window.")
+    slow: int = Field(20, ge=2, description="... and slow window.")
+    report_dir: Path = Field(Path("state/models"), description="Boosters and training reports, by version.")
+
+
 class ApiSettings(BaseModel):
     """The api worker (workers/api, docs/api.md): HTTP admission, lookups and SSE streams."""
 
@@ -261,6 +314,8 @@ class FleetSettings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
     enricher: EnricherSettings = Field(default_factory=lambda: EnricherSettings())
+    labeler: LabelerSettings = Field(default_factory=lambda: LabelerSettings())
+    trainer: TrainerSettings = Field(default_factory=lambda: TrainerSettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     retry: dict[str, RetryPolicy] = Field(default_factory=_default_retries, description="Per failure domain.")
 
@@ -310,6 +365,7 @@ class FleetSettings(BaseSettings):
             "scheduler": self.scheduler.model_dump(mode="json", exclude={"max_inflight_runs"}),
             "engine": self.engine.model_dump(mode="json", exclude={"run_timeout_ms"}),
             "enricher": self.enricher.model_dump(mode="json"),
+            "labeler": self.labeler.model_dump(mode="json"),
         }
 
     def explicit_output_keys(self) -> set[str]:

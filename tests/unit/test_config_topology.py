@@ -39,7 +39,7 @@ def test_secrets_never_printed(monkeypatch):
 
 def test_fleet_topology_is_valid_and_ordered():
     t = load_topology(3)
-    assert t.order() == ["ingest", "scheduler", "engine", "publisher", "enricher"]
+    assert t.order() == ["ingest", "scheduler", "engine", "publisher", "enricher", "labeler"]
     assert t.upstream("regime.events") == ["ingest", "scheduler", "engine", "publisher"]
     pipeline = {name: spec for name, spec in t.topics.items() if name != topics.CONFIG}
     assert all(spec.partitions == 3 for spec in pipeline.values()) and t.topics[topics.CONFIG].partitions == 1
@@ -61,8 +61,8 @@ def test_worker_policies_come_from_the_topology():
         t.worker("scheduler").backpressure is not None
         and t.worker("scheduler").backpressure.group == "publisher"
     )
-    assert t.downstream("engine.runs") == ["engine", "publisher", "enricher"]
-    assert t.downstream("market.raw") == ["ingest", "scheduler", "engine", "publisher", "enricher"]
+    assert t.downstream("engine.runs") == ["engine", "publisher", "enricher", "labeler"]
+    assert t.downstream("market.raw") == ["ingest", "scheduler", "engine", "publisher", "enricher", "labeler"]
 
 
 def test_validate_checks_policies():

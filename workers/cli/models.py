@@ -17,13 +17,18 @@ from workers.topics import MODELS
 from workers.topology import load_topology
 
 
-def publish_model(settings: FleetSettings, record: dict[str, Any]) -> list[tuple[int, int]]:
-    """The ModelRecord, once per partition of `models`; (partition, offset) of each copy."""
+def publish_model(
+    settings: FleetSettings, record: dict[str, Any], key: str | None = None
+) -> list[tuple[int, int]]:
+    """The ModelRecord, once per partition of `models` (keyed by its model name unless `key`
+    says otherwise: rejected candidates get a key of their own, so compaction keeps the live
+    model); (partition, offset) of each copy."""
     from workers.cli.jsonio import produce_values
 
     topology = load_topology(settings.partitions)
     partitions = range(topology.topics[MODELS].partitions)
-    return produce_values(settings, topology, MODELS, [(record["model_name"], record, p) for p in partitions])
+    key = key or record["model_name"]
+    return produce_values(settings, topology, MODELS, [(key, record, p) for p in partitions])
 
 
 def enricher_features(settings: FleetSettings) -> list[str]:
@@ -38,6 +43,8 @@ def cmd_model(args: argparse.Namespace) -> int:
     if args.action == "features":
         print(json.dumps(enricher_features(settings)))
         return 0
+    if args.action == "rollback":
+        return _rollback(settings, args)
     from workers.meta_model import model_record
 
     if not args.booster or not args.version:
@@ -59,11 +66,37 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rollback(settings: FleetSettings, args: argparse.Namespace) -> int:
+    """Republish an earlier version's booster (from trainer.report_dir/<version>/model.ubj) as
+    the newest live model: the enricher swaps back to it like to any newer model."""
+    from workers.meta_model import model_record
+
+    if not args.version:
+        print("regime-fleet: error: model rollback needs --version V (a directory under trainer.report_dir)")
+        return 2
+    path = Path(settings.trainer.report_dir) / args.version / "model.ubj"
+    if not path.exists():
+        print(f"regime-fleet: error: no booster at {path}")
+        return 2
+    record = model_record(
+        path.read_bytes(),
+        name=settings.enricher.model_name,
+        version=args.version,
+        trained_ts_ms=int(time.time() * 1000),
+        feature_names=enricher_features(settings),
+    )
+    placed = publish_model(settings, record)
+    print(json.dumps({"rolled_back_to": args.version, "sha256": record["booster_sha256"], "copies": placed}))
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     m = sub.add_parser(
-        "model", help="publish a meta-model (UBJSON booster) to every partition of `models`, or list features"
+        "model",
+        help="publish a meta-model (UBJSON booster) to every partition of `models`, roll back to an "
+        "earlier trained version, or list the features a model must expect",
     )
-    m.add_argument("action", choices=("publish", "features"))
+    m.add_argument("action", choices=("publish", "features", "rollback"))
     m.add_argument("--booster", help="XGBoost booster saved as UBJSON (Booster.save_model('x.ubj'))")
     m.add_argument("--version", help="model_version; must be trained later than the active one")
     m.add_argument("--name", help="model_name (default: enricher.model_name)")

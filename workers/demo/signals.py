@@ -15,7 +15,7 @@ from workers.cli.models import publish_model
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.demo.model import train_demo_model
-from workers.demo.strategy import crossovers
+from workers.meta_model.primary import crossovers
 from workers.runtime import clients
 from workers.topology import Topology
 

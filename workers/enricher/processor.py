@@ -121,8 +121,8 @@ class EnricherProcessor(ProcessorBase):
 
     def _model(self, record: Record, partition: StateStore) -> list[Output]:
         value = record.value
-        if value["model_name"] != self.config.model_name:
-            return []  # another model's record: not ours to follow
+        if value["model_name"] != self.config.model_name or value.get("status", "live") != "live":
+            return []  # another model's record, or a candidate the trainer rejected
         active = partition.get("model")
         same = active and (active["model_version"], active["sha256"]) == (
             value["model_version"],

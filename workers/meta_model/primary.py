@@ -1,4 +1,4 @@
-"""The reference strategy of the demo: a moving-average crossover on bars.
+"""The primary model whose signals are meta-labelled: the reference moving-average crossover.
 
 For each symbol it keeps the last `slow` closes. When the fast mean (last `fast` closes) crosses
 the slow mean, it signals: direction +1 when fast goes above slow, -1 when it goes below,

@@ -39,7 +39,7 @@ class LoadedModel:
         """P(signal is right) for one feature row (NaN marks a missing feature)."""
         return self.predict_many([row])[0]
 
-    def predict_many(self, rows: Sequence[Sequence[float]]) -> list[float]:
+    def predict_many(self, rows: Sequence[Sequence[float]] | np.ndarray[Any, Any]) -> list[float]:
         """One call for many rows: the per-call cost of XGBoost (tens of microseconds) once.
         Each row scores exactly as it would alone."""
         values = np.asarray(rows, dtype=np.float32)

@@ -20,16 +20,19 @@ def train_booster(
     rounds: int = 100,
     max_depth: int = 4,
     seed: int = 0,
+    learning_rate: float = 0.1,
+    nthread: int = 1,
 ) -> bytes:
-    """A binary:logistic booster fitted on (features, labels), as UBJSON bytes."""
+    """A binary:logistic booster (tree_method hist) fitted on (features, labels), as UBJSON
+    bytes; the same data and arguments give the same bytes."""
     data = xgb.DMatrix(features, label=labels, feature_names=list(feature_names), missing=np.nan)
     params = {
         "objective": "binary:logistic",
+        "tree_method": "hist",
         "max_depth": max_depth,
-        "eta": 0.1,
+        "eta": learning_rate,
         "seed": seed,
-        "nthread": 1,
-        "eval_metric": "auc",
+        "nthread": nthread,
     }
     booster = xgb.train(params, data, num_boost_round=rounds)
     return bytes(booster.save_raw(raw_format="ubj"))
@@ -45,6 +48,8 @@ def model_record(
     accuracy: float = 0.0,
     auc: float = 0.0,
     training_samples: int = 0,
+    status: str = "live",
+    details: str = "",
 ) -> dict[str, Any]:
     """A ModelRecord for the `models` topic, its booster's sha256 filled in."""
     return {
@@ -57,4 +62,6 @@ def model_record(
         "accuracy": accuracy,
         "auc": auc,
         "training_samples": training_samples,
+        "status": status,
+        "details": details,
     }

@@ -155,6 +155,24 @@ class WorkerMetrics:
         self.model_rejections = Counter(
             "regime_fleet_model_rejections", "Model records rejected.", ["worker", "reason"], registry=r
         )
+        self.outcomes = Counter(
+            "regime_fleet_outcomes",
+            "Signal outcomes resolved, by barrier.",
+            ["worker", "barrier"],
+            registry=r,
+        )
+        self.live_accuracy = Gauge(
+            "regime_fleet_live_accuracy",
+            "Rolling live accuracy of a model version's resolved signals (labeler.window).",
+            ["worker", "model_version", "partition"],
+            registry=r,
+        )
+        self.retrain_triggers = Counter(
+            "regime_fleet_retrain_triggers",
+            "Retrain triggers sent, by reason.",
+            ["worker", "reason"],
+            registry=r,
+        )
         self.lifecycle = Gauge(
             "regime_fleet_lifecycle_state",
             "1 for the current lifecycle state.",

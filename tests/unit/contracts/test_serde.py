@@ -114,6 +114,8 @@ SAMPLES = {
         "auc": 0.7,
         "training_samples": 10,
         "booster_sha256": "",
+        "status": "live",
+        "details": "",
     },
 }
 SAMPLES["EnrichedSignalEvent"] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.demo.strategy import crossovers
+from workers.meta_model.primary import crossovers
 
 
 def _bars(closes: list[float], symbol: str = "S") -> list[dict]:

@@ -1,0 +1,196 @@
+"""The pure labeler/monitor core: outcomes of enriched signals, and retrain triggers.
+
+Per partition, in stores with changelogs:
+  signals  symbol -> open signals waiting for a barrier, and the symbol's recent observations
+           (a signal enriched after some of its later market data still sees that data)
+  monitor  model version -> rolling window of (label, predicted), outcomes counted, triggers
+           sent; "baseline/<version>" -> the validation accuracy its ModelRecord claims
+
+An enriched signal opens (flat ones have no right or wrong and are not labelled); each later
+trade or bar of its symbol is a step of the triple barrier (workers/meta_model/labels.py).
+A resolved signal becomes a SignalOutcome naming the model version that scored it. The
+monitor then checks its version: rolling accuracy more than `labeler.accuracy_drop` below the
+baseline (after `min_samples` outcomes), or `retrain_every` outcomes, sends one
+RetrainTrigger per (version, reason) and partition, never two: what was sent is in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from workers.config import FleetSettings
+from workers.enricher.market import observation
+from workers.meta_model.labels import Barriers, OpenSignal, Outcome
+from workers.meta_model.training import signal_sigma
+from workers.processing import JsonCodec, Output, ProcessorBase, Record, Services, StateStore
+from workers.topics import BUFFER, ENRICHED, MODELS, OUTCOMES, RETRAIN
+
+SIGNALS, MONITOR = "signals", "monitor"
+
+
+class LabelerProcessor(ProcessorBase):
+    name = "labeler"
+
+    def __init__(self, settings: FleetSettings, services: Services | None = None) -> None:
+        self.config = settings.labeler
+        b = self.config.barriers
+        self.barriers = Barriers(b.profit_taking, b.stop_loss, b.max_hold)
+        self.metrics = (services or Services()).metrics
+        self.stores = {SIGNALS: JsonCodec(), MONITOR: JsonCodec()}
+        self.model_name = settings.enricher.model_name
+
+    def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        if record.topic == MODELS:
+            value = record.value
+            if value["model_name"] == self.model_name and value.get("status", "live") == "live":
+                stores[MONITOR].put(f"baseline/{value['model_version']}", {"accuracy": value["accuracy"]})
+            return []
+        if record.topic == ENRICHED:
+            return self._opened(record, stores, now_ms)
+        if record.topic == BUFFER:
+            return self._observed(record, stores, now_ms)
+        return []
+
+    def _opened(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        event = record.value
+        signal = event["signal"]
+        if signal["direction"] == 0:
+            return []
+        symbol = signal["symbol"]
+        state = stores[SIGNALS].get(symbol) or {"history": [], "open": []}
+        sigma = signal_sigma(event["feature_values"], self.config.barriers.vol_horizon)
+        opened = OpenSignal.open(signal["price"], signal["direction"], sigma, self.barriers)
+        entry = {
+            "signal_id": signal["signal_id"],
+            "ts": signal["signal_ts_ms"],
+            "model_version": event["model_version"],
+            "confidence": event["meta_confidence"],
+            "barrier": opened.as_list(),
+        }
+        outputs: list[Output] = []
+        for ts, price in state["history"]:  # market data that arrived before the signal did
+            if ts > entry["ts"]:
+                done = opened.step(price, ts, self.barriers)
+                if done is not None:
+                    outputs += self._resolved(record, stores, symbol, entry, done, now_ms)
+                    break
+        else:
+            entry["barrier"] = opened.as_list()
+            pending = [*state["open"], entry]
+            while len(pending) > self.config.max_open:  # the oldest ends at its last price
+                oldest = pending.pop(0)
+                outputs += self._expired(record, stores, symbol, oldest, state["history"], now_ms)
+            state = {**state, "open": pending}
+        stores[SIGNALS].put(symbol, state)
+        return outputs
+
+    def _observed(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        obs = observation(record.offset, record.value)
+        if obs is None:
+            return []
+        symbol = record.value["event"]["symbol"]
+        state = stores[SIGNALS].get(symbol) or {"history": [], "open": []}
+        outputs: list[Output] = []
+        still_open = []
+        for entry in state["open"]:
+            if obs.ts_ms <= entry["ts"]:
+                still_open.append(entry)
+                continue
+            opened = OpenSignal.from_list(entry["barrier"])
+            done = opened.step(obs.price, obs.ts_ms, self.barriers)
+            if done is None:
+                still_open.append({**entry, "barrier": opened.as_list()})
+            else:
+                outputs += self._resolved(record, stores, symbol, entry, done, now_ms)
+        history = [*state["history"], [obs.ts_ms, obs.price]][-self.config.history :]
+        stores[SIGNALS].put(symbol, {"history": history, "open": still_open})
+        return outputs
+
+    def _expired(
+        self,
+        record: Record,
+        stores: Mapping[str, StateStore],
+        symbol: str,
+        entry: dict[str, Any],
+        history: list[list[Any]],
+        now_ms: int,
+    ) -> list[Output]:
+        ts, price = history[-1] if history else (entry["ts"], entry["barrier"][0])
+        opened = OpenSignal.from_list(entry["barrier"])
+        label = 1 if (price - opened.entry) * opened.direction > 0 else 0
+        return self._resolved(
+            record, stores, symbol, entry, Outcome(label, "VERTICAL", opened.seen, int(ts)), now_ms
+        )
+
+    def _resolved(
+        self,
+        record: Record,
+        stores: Mapping[str, StateStore],
+        symbol: str,
+        entry: Mapping[str, Any],
+        done: Outcome,
+        now_ms: int,
+    ) -> list[Output]:
+        predicted = 1 if entry["confidence"] > 0.5 else 0
+        outcome = {
+            "signal_id": entry["signal_id"],
+            "symbol": symbol,
+            "label": done.label,
+            "barrier": done.barrier,
+            "predicted": predicted,
+            "meta_confidence": entry["confidence"],
+            "resolved_ts_ms": done.ts_ms,
+            "model_version": entry["model_version"],
+        }
+        self.metrics.count("outcomes", barrier=done.barrier)
+        headers = {
+            "schema": "SignalOutcome",
+            "signal_id": entry["signal_id"],
+            "model_version": entry["model_version"],
+        }
+        outputs = [Output(OUTCOMES, symbol, outcome, headers, partition=record.partition)]
+        return outputs + self._monitor(
+            record, stores[MONITOR], entry["model_version"], done.label, predicted, now_ms
+        )
+
+    def _monitor(
+        self, record: Record, store: StateStore, version: str, label: int, predicted: int, now_ms: int
+    ) -> list[Output]:
+        c = self.config
+        seen = store.get(version) or {"window": [], "outcomes": 0, "triggered": []}
+        window = [*seen["window"], [label, predicted]][-c.window :]
+        seen = {**seen, "window": window, "outcomes": seen["outcomes"] + 1}
+        accuracy = sum(1 for y, p in window if y == p) / len(window)
+        self.metrics.set("live_accuracy", accuracy, model_version=version, partition=str(record.partition))
+        baseline = (store.get(f"baseline/{version}") or {}).get("accuracy")
+        reasons = []
+        if baseline and len(window) >= c.min_samples and accuracy < baseline - c.accuracy_drop:
+            reasons.append(("accuracy", baseline - c.accuracy_drop))
+        if c.retrain_every and seen["outcomes"] >= c.retrain_every:
+            reasons.append(("outcomes", float(c.retrain_every)))
+        outputs = []
+        for reason, threshold in reasons:
+            if reason in seen["triggered"]:
+                continue  # this condition was reported already for this version
+            seen = {**seen, "triggered": [*seen["triggered"], reason]}
+            trigger_id = hashlib.sha256(f"{version}|{reason}|{record.partition}".encode()).hexdigest()[:16]
+            trigger = {
+                "trigger_id": trigger_id,
+                "reason": reason,
+                "rolling_accuracy": accuracy,
+                "threshold": threshold,
+                "samples": len(window) if reason == "accuracy" else seen["outcomes"],
+                "model_version": version,
+                "triggered_ts_ms": now_ms,
+            }
+            self.metrics.count("retrain_triggers", reason=reason)
+            headers = {"schema": "RetrainTrigger", "trigger_id": trigger_id}
+            outputs.append(Output(RETRAIN, version, trigger, headers, partition=record.partition))
+        store.put(version, seen)
+        return outputs
+
+
+def create(settings: FleetSettings, services: Services) -> LabelerProcessor:
+    return LabelerProcessor(settings, services)
