@@ -31,6 +31,7 @@ from .api import run_api_only
 from .enricher import in_process_latency, worker_throughput
 from .measure import LatencyProbe, produce_encoded, raw_copy, wait_for
 from .state import mode_throughput, restore_times
+from .training import labeler_throughput, training_time
 
 PARTITIONS = 2
 SYMBOLS = 20
@@ -68,6 +69,9 @@ def run_bench(args: argparse.Namespace) -> int:
     cleanup: list[tuple[Any, Any]] = []
     if getattr(args, "only", None) == "enricher":
         results.update(_enricher(root, stamp))
+        return _report(results, stamp)
+    if getattr(args, "only", None) == "training":
+        results.update(_training(root, stamp))
         return _report(results, stamp)
     if getattr(args, "only", None) == "api":
         results.update(run_api_only(args, _fresh, _fleet_env, root, stamp))
@@ -156,6 +160,7 @@ def run_bench(args: argparse.Namespace) -> int:
         results.update(mode_throughput(settings))
 
         results.update(_enricher(root, stamp))
+        results.update(_training(root, stamp))
         results.update(run_api_only(args, _fresh, _fleet_env, root, stamp))
     finally:
         for settings, topology in cleanup:
@@ -170,6 +175,20 @@ def _enricher(root: Path, stamp: str) -> dict[str, Any]:
         found = in_process_latency(settings)
         print("(h) the enricher worker on the broker, 500 trees...", flush=True)
         found.update(worker_throughput(settings, topology))
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    return found
+
+
+def _training(root: Path, stamp: str) -> dict[str, Any]:
+    print(
+        "(i) training on 260,000 seeded bars, 5-fold purged walk-forward CV and the final fit...", flush=True
+    )
+    settings, topology = _fresh(f"bench{stamp}i.", root)
+    try:
+        found = training_time(settings)
+        print("(j) the labeler worker on the broker...", flush=True)
+        found.update(labeler_throughput(settings, topology))
     finally:
         delete_topics(settings, [settings.topic(t) for t in topology.topics])
     return found

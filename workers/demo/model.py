@@ -1,76 +1,25 @@
-"""The demo's meta-model: trained on the reference strategy's own history, then published
-mid-demo so the enricher swaps it in live.
-
-Features come from the enricher's core itself (in memory, over the same bars and signals), so
-they are exactly what the live enricher computes. A signal is labelled right (1) when the close
-`horizon` bars after it has moved in the signal's direction.
-"""
+"""The demo's first meta-model: trained at start-up from the shipped index bars with the
+trainer's own code (primary signals, the enricher's features, triple-barrier labels, purged
+walk-forward CV), and published mid-demo so the enricher swaps it in live."""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from workers.config import FleetSettings
-from workers.meta_model import load, model_record, train_booster
-from workers.processing.driver import Driver
-from workers.topology import load_topology
+from workers.meta_model.training import dataset_from_bars, train
+from workers.trainer.report import write_report
 
 
 def train_demo_model(
-    settings: FleetSettings, bars: list[dict[str, Any]], signals: list[dict[str, Any]], horizon: int = 5
-) -> dict[str, Any]:
-    """A ModelRecord (version demo-1) fitted on the signals that have a known outcome; its
-    accuracy is in-sample (the trainer, not the demo, validates walk-forward)."""
-    driver = Driver.for_fleet(settings, load_topology(1), ["enricher"])
-    names = driver.processors["enricher"].feature_names  # type: ignore[attr-defined]
-    closes: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for bar in bars:
-        closes[bar["symbol"]].append((bar["event_ts_ms"], bar["bar"]["close"]))
-    merged = sorted(
-        [(b["event_ts_ms"], 0, b) for b in bars] + [(s["signal_ts_ms"], 1, s) for s in signals],
-        key=lambda item: (item[0], item[1]),
-    )
-    for _, kind, value in merged:
-        if kind == 0:
-            driver.feed("market.buffer", value["symbol"], _buffered(value), partition=0)
-        else:
-            driver.feed("signals.raw", value["symbol"], value, partition=0)
-    rows, labels = [], []
-    for enriched in driver.received("signals.enriched"):
-        event = enriched.value
-        assert isinstance(event, dict)
-        signal = event["signal"]
-        later = [c for ts, c in closes[signal["symbol"]] if ts > signal["signal_ts_ms"]]
-        if len(later) < horizon:
-            continue
-        moved = later[horizon - 1] - signal["price"]
-        rows.append([event["feature_values"].get(n, np.nan) for n in names])
-        labels.append(1 if moved * signal["direction"] > 0 else 0)
-    features, target = np.asarray(rows, dtype=float), np.asarray(labels)
-    booster = train_booster(features, target, names, rounds=100, max_depth=3, seed=1)
-    scores = load(booster, version="demo-1", feature_names=names, trained_ts_ms=0).predict_many(rows)
-    accuracy = float(np.mean([(p > 0.5) == bool(y) for p, y in zip(scores, labels, strict=True)]))
-    return model_record(
-        booster,
-        name=settings.enricher.model_name,
-        version="demo-1",
-        trained_ts_ms=int(time.time() * 1000),
-        feature_names=names,
-        accuracy=accuracy,
-        training_samples=len(target),
-    )
-
-
-def _buffered(event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "event": event,
-        "source_topic": "market.raw",
-        "source_partition": 0,
-        "source_offset": 0,
-        "ingest_ts_ms": 0,
-        "correlation_id": "",
-    }
+    settings: FleetSettings, bars: list[dict[str, Any]], fast: int, slow: int
+) -> tuple[dict[str, Any], Path]:
+    """(a live ModelRecord "demo-1" for the demo strategy's fast/slow crossover, the report PNG)."""
+    update = {"rounds": 100, "max_depth": 3, "auc_floor": 0.0, "fast": fast, "slow": slow}
+    demo = settings.model_copy(update={"trainer": settings.trainer.model_copy(update=update)})
+    data = dataset_from_bars(demo, bars, provenance={"source": "demo bars (arch S&P 500, NASDAQ; seeded)"})
+    result = train(demo, data, version="demo-1", trained_ts_ms=int(time.time() * 1000))
+    png = write_report(result, Path(settings.trainer.report_dir) / "demo-1")
+    return result.record, png

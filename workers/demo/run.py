@@ -40,6 +40,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "REGIME_FLEET_PARTITIONS": str(args.partitions),
         "REGIME_FLEET_SCHEDULER__INTERVAL_MS": str(DAY_MS),
         "REGIME_FLEET_RUNTIME__STATE_DIR": str(root / "state"),
+        "REGIME_FLEET_TRAINER__REPORT_DIR": str(root / "models"),
         "REGIME_FLEET_LOG_LEVEL": "WARNING",
         # The signals of the second act come after two years of daily decisions: keep them all,
         # so each signal finds its regime as of its own (historical) time.

@@ -121,8 +121,11 @@ def _enrich(
     signals: list[dict[str, Any]],
     regimes: list[dict[str, Any]],
 ) -> _Enriched:
-    """The enricher core over bars, regime events and signals in event-time order."""
-    driver = Driver.for_fleet(settings, load_topology(1), ["enricher"])
+    """The enricher core over bars, regime events and signals in event-time order. Records
+    come in time order here, so holding market data for later signals changes nothing but
+    the cost: a short pending list gives the same features."""
+    quick = settings.model_copy(update={"enricher": settings.enricher.model_copy(update={"max_pending": 4})})
+    driver = Driver.for_fleet(quick, load_topology(1), ["enricher"])
     names: list[str] = driver.processors["enricher"].feature_names  # type: ignore[attr-defined]
     timeline = sorted(
         [(b["event_ts_ms"], 0, "market.buffer", b) for b in bars]

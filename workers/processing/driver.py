@@ -58,6 +58,7 @@ class Driver:
         self._stores: dict[tuple[str, str, int], MemoryStore] = {}
         self._assigned: set[tuple[str, int]] = set()
         self._queue: deque[Logged] = deque()
+        self._next: dict[tuple[str, int], int] = {}  # the next offset of each topic partition
 
     @classmethod
     def for_fleet(
@@ -138,7 +139,8 @@ class Driver:
     ) -> Logged:
         log = self.logs.setdefault(topic, {}).setdefault(partition, {})
         if offset is None:
-            offset = max(log, default=-1) + 1
+            offset = self._next.get((topic, partition), 0)
+        self._next[(topic, partition)] = max(self._next.get((topic, partition), 0), offset + 1)
         logged = Logged(topic, partition, offset, key, value, headers, timestamp_ms)
         log[offset] = logged
         self._received.setdefault(topic, []).append(logged)
