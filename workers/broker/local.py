@@ -101,6 +101,20 @@ class LocalBroker:
             "home": str(self.home),
         }
 
+    # -- what a secure variant (workers/broker/secure.py) changes ------------------------
+
+    def extra_properties(self) -> dict[str, str]:
+        """server.properties entries added to (or replacing) the plain ones."""
+        return {}
+
+    def format_args(self) -> list[str]:
+        """More arguments of `StorageTool format` (e.g. SCRAM credentials)."""
+        return []
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka properties of an admin client of this broker."""
+        return {"bootstrap.servers": self.bootstrap}
+
     # -- steps -----------------------------------------------------------------------
 
     def fetch(self) -> None:
@@ -154,6 +168,7 @@ class LocalBroker:
             "group.initial.rebalance.delay.ms": "0",
             "log.cleaner.backoff.ms": "1000",
             "delete.topic.enable": "true",
+            **self.extra_properties(),
         }
         text = "".join(f"{k}={v}\n" for k, v in props.items())
         (self.home / "server.properties").write_text(text)
@@ -180,6 +195,7 @@ class LocalBroker:
                 cluster_id,
                 "-c",
                 str(self.home / "server.properties"),
+                *self.format_args(),
             ],
             capture_output=True,
             text=True,
@@ -223,7 +239,7 @@ class LocalBroker:
 
     def answers(self, timeout_s: float) -> bool:
         """True when an AdminClient call succeeds against this broker."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        admin = AdminClient({**self.client_config(), "log_level": 0})
         try:
             admin.list_topics(timeout=timeout_s)
         except Exception:

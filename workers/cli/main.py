@@ -32,8 +32,9 @@ def _settings(args: argparse.Namespace) -> FleetSettings:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     from workers.broker.local import LocalBroker
+    from workers.broker.secure import SecureBroker
 
-    broker = LocalBroker(port=args.port)
+    broker = SecureBroker(port=args.port) if args.secure else LocalBroker(port=args.port)
     if args.action == "up":
         print(broker.up(), flush=True)
     elif args.action == "down":
@@ -250,6 +251,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("broker", help="run a local single-node Apache Kafka (KRaft) from Maven Central")
     b.add_argument("action", choices=("up", "down", "status"))
     b.add_argument("--port", type=int, default=int(os.environ.get("KAFKA_PORT", "9092")))
+    b.add_argument("--secure", action="store_true", help="SASL_SSL, SCRAM users, ACLs (docs/security.md)")
     b.set_defaults(func=cmd_broker)
 
     t = sub.add_parser("topology", help="check topology/fleet.yaml")
@@ -325,6 +327,9 @@ def parser() -> argparse.ArgumentParser:
     from workers.cli.train import add_parser as add_train
 
     add_model(sub)
+    from workers.cli.acls import add_parser as add_acls
+
+    add_acls(sub)
     add_train(sub)
 
     add_chaos(sub)
@@ -333,7 +338,9 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--events", type=int, default=40_000)
     be.add_argument("--rate", type=int, default=5_000, help="offered events/s for the latency run")
     be.add_argument(
-        "--only", choices=("api", "enricher"), help="run one part alone: api = (f), enricher = (g) and (h)"
+        "--only",
+        choices=("api", "enricher", "training"),
+        help="run one part alone: api = (f), enricher = (g) and (h), training = (i) and (j)",
     )
     be.set_defaults(func=cmd_bench)
     return p

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from workers.config import FleetSettings
@@ -68,6 +68,7 @@ def topic_limits(settings: FleetSettings, topics: list[str], ceiling: int) -> di
     for topic in topics:
         name = settings.topic(topic)
         if name not in existing or existing[name].error is not None:
+            _raise_if_refused(admin, name)
             raise TopicMismatch(f"topic {name} does not exist: run `regime-fleet topics create`")
         found[topic] = len(existing[name].partitions)
     if len(set(found.values())) > 1:
@@ -88,6 +89,18 @@ def delete_topics(settings: FleetSettings, names: list[str]) -> None:
         except KafkaException as exc:
             if "UNKNOWN_TOPIC" not in str(exc):
                 raise
+
+
+def _raise_if_refused(admin: AdminClient, topic: str) -> None:
+    """A topic this principal may not describe is left out of the full listing: asked for by
+    name, the broker says whether it is missing or refused (KafkaException)."""
+    meta = admin.list_topics(topic, timeout=15).topics.get(topic)
+    if (
+        meta is not None
+        and meta.error is not None
+        and meta.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    ):
+        raise KafkaException(meta.error)
 
 
 def _cleanup_policy(admin: AdminClient, topic: str) -> str:

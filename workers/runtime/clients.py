@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from workers.config import FleetSettings
+from workers.security import errors
 
 
 def base_config(settings: FleetSettings) -> dict[str, Any]:
-    return {**settings.kafka.client_config(), "log_level": 3}
+    # A wrong password or an untrusted certificate reaches the client only through error_cb.
+    return {**settings.kafka.client_config(), "log_level": 3, "error_cb": errors.record}
 
 
 def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[str, Any]:

@@ -57,8 +57,8 @@ class WorkerStatus:
         }
 
 
-def serve(status: WorkerStatus, port: int) -> ThreadingHTTPServer:
-    """Start the endpoints on 0.0.0.0:port (0 = any free port) in a daemon thread."""
+def serve(status: WorkerStatus, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """Start the endpoints on host:port (0 = any free port) in a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -85,6 +85,6 @@ def serve(status: WorkerStatus, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server

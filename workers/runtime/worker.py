@@ -29,9 +29,12 @@ from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.pauses import PauseControl
 from workers.runtime.reader import record_of
 from workers.runtime.stores import AssignedStores
+from workers.security import errors as refusals
+from workers.security.diagnose import diagnose
 from workers.topology import Topology, setting
 
 ERROR_REASON_S = 15.0  # a consumer error keeps the worker not ready this long after it last occurred
+ACCESS_CHECK_S = 5.0  # how long the start waits for the broker to accept or refuse the credentials
 
 
 class WorkerError(RuntimeError):
@@ -93,7 +96,7 @@ class Worker:
         """Run until SIGTERM/SIGINT; return the process exit code."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        server = serve(self.status, self.settings.runtime.http_port)
+        server = serve(self.status, self.settings.runtime.http_port, self.settings.runtime.http_host)
         self.log.info("worker_starting", lifecycle="init", http_port=server.server_address[1])
         try:
             self._start()
@@ -147,7 +150,9 @@ class Worker:
         """Check topics, record the configuration, then connect: until the producer is ready
         (a broker down, a predecessor to fence) the worker waits, not ready, saying why."""
         names = {*self.spec.inputs, *self.spec.outputs, *self.spec.reads, *self.spec.stores.values()}
-        self.checkpoint.limits.update(topic_limits(self.settings, sorted(names), PRODUCER_MAX_BYTES))
+        while not self._stopping and not self._admitted(sorted(names)):
+            self.status.last_poll_monotonic = time.monotonic()
+            time.sleep(2.0)
         record_config(self.settings, self.processor.name, self.log)
         while not self._stopping and not self._connect():
             self.status.last_poll_monotonic = time.monotonic()
@@ -160,12 +165,41 @@ class Worker:
             on_lost=self._on_lost,
         )
 
+    def _admitted(self, names: list[str]) -> bool:
+        """The broker accepts the credentials and lets this worker see its topics (their limits
+        read); a refusal (password, certificate, ACL) degrades the worker until it is mended."""
+        refused = refusals.check_access(clients.base_config(self.settings), ACCESS_CHECK_S)
+        if refused is None:
+            try:
+                self.checkpoint.limits.update(topic_limits(self.settings, names, PRODUCER_MAX_BYTES))
+            except KafkaException as exc:
+                refused = refusals.explain(exc.args[0] if exc.args else str(exc))
+                if refused is None:
+                    raise
+        if refused is not None:
+            self._refused(refused)
+            return False
+        self.status.pause_reasons.pop("kafka", None)
+        refusals.RECENT.clear()  # mended: an earlier refusal must not degrade the running worker
+        return True
+
+    def _refused(self, message: str) -> None:
+        """Kafka refused this worker (credentials, certificate, ACL): degraded and not ready,
+        saying why, until no refusal for ERROR_REASON_S."""
+        self._consumer_error_at = time.monotonic()
+        self.status.pause_reasons["kafka"] = message
+        if self.status.lifecycle != "degraded" or self.status.last_error != message:
+            self._degraded("kafka_refused", message)
+
     def _connect(self) -> bool:
         try:
             self.checkpoint.connect()
         except (KafkaException, StuckCall) as exc:
             self.status.pause_reasons["producer"] = f"connecting the producer: {exc}"
             self.log.warning("producer_not_ready", error=str(exc))
+            refused = refusals.explain(str(exc))
+            if refused is not None:
+                self._refused(refused)
             return False
         self.status.pause_reasons.pop("producer", None)
         return True
@@ -197,8 +231,14 @@ class Worker:
         self.pauses.tick(self.consumer)
         msgs = self.consumer.consume(num_messages=rt.batch_size, timeout=rt.poll_timeout_ms / 1000)
         self.status.last_poll_monotonic = time.monotonic()
-        if time.monotonic() - self._consumer_error_at > ERROR_REASON_S:
-            self.status.pause_reasons.pop("kafka", None)
+        refused = refusals.recent(ERROR_REASON_S)
+        if refused is not None:
+            self._refused(refused)
+        elif time.monotonic() - self._consumer_error_at > ERROR_REASON_S:
+            cleared = self.status.pause_reasons.pop("kafka", None)
+            if cleared and self.status.lifecycle == "degraded" and not self.status.pause_reasons:
+                self.status.set_lifecycle("running")
+                self.log.info("worker_recovered", lifecycle="running")
         if msgs:
             started = time.perf_counter()
             decoded = [self._decode(msg) for msg in msgs]
@@ -325,6 +365,10 @@ class Worker:
             if msg.partition() not in self.pauses.opening and end > self.assignment.committed.get(key, -1):
                 self.checkpoint.advance(msg.topic(), msg.partition(), end)
             return True
+        refused = refusals.explain(err)
+        if refused is not None:
+            self._refused(refused)
+            return True
         self._consumer_error_at = time.monotonic()
         self.status.pause_reasons["kafka"] = f"consumer: {err}"
         self.status.last_error = str(err)
@@ -369,6 +413,9 @@ class Worker:
         )
         self.status.last_error = failure.reason
         self.pauses.failed(self.consumer, failure.partitions, failure.domain, failure.reason)
+        refused = diagnose(self.settings, self.spec, failure.reason)
+        if refused is not None:
+            self._refused(refused)
         self.assignment.reopen(self.consumer)
         self._punctuated.clear()
 

@@ -79,7 +79,7 @@ class Trainer:
         self.stopping = False
 
     def run(self) -> int:
-        server = serve(self.status, self.settings.runtime.http_port)
+        server = serve(self.status, self.settings.runtime.http_port, self.settings.runtime.http_host)
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         consumer = Consumer(clients.consumer_config(self.settings, self.status.group))

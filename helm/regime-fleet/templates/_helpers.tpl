@@ -104,9 +104,10 @@ include "regime-fleet.settings" (list $ "engine" $w)
 {{- $k := $.Values.kafka -}}
 {{- $kafka := dict "bootstrap_servers" $k.bootstrapServers "security_protocol" $k.securityProtocol -}}
 {{- if include "regime-fleet.sasl" $ -}}
-{{- $_ := set $kafka "sasl_mechanism" $k.sasl.mechanism -}}
-{{- if and $k.sasl.username (not $k.sasl.usernameKey) -}}
-{{- $_ := set $kafka "sasl_username" $k.sasl.username -}}
+{{- $sasl := include "regime-fleet.saslFor" (list $ $w.sasl) | fromYaml -}}
+{{- $_ := set $kafka "sasl_mechanism" $sasl.mechanism -}}
+{{- if and $sasl.username (not $sasl.usernameKey) -}}
+{{- $_ := set $kafka "sasl_username" $sasl.username -}}
 {{- end -}}
 {{- end -}}
 {{- if and (include "regime-fleet.tls" $) $k.tls.existingSecret -}}
@@ -133,24 +134,43 @@ include "regime-fleet.settings" (list $ "engine" $w)
 {{- include "regime-fleet.merge" (list $merged $owned) -}}
 {{- end -}}
 
-{{/* Environment: secrets from existing Secrets, the instance id from the pod name. */}}
+{{/*
+The SASL settings of one pod: kafka.sasl, with the keys of its own `sasl` (a worker's, or
+topicInit's) replacing them: a principal per worker. A literal username drops usernameKey.
+include "regime-fleet.saslFor" (list $ $w.sasl) | fromYaml
+*/}}
+{{- define "regime-fleet.saslFor" -}}
+{{- $ := index . 0 -}}
+{{- $own := index . 1 | default dict -}}
+{{- $sasl := merge (deepCopy $own) (deepCopy $.Values.kafka.sasl) -}}
+{{- if and $own.username (not $own.usernameKey) -}}
+{{- $_ := set $sasl "usernameKey" "" -}}
+{{- end -}}
+{{- toYaml $sasl -}}
+{{- end -}}
+
+{{/* Environment: secrets from existing Secrets, the instance id from the pod name.
+include "regime-fleet.env" (list $ $w.sasl) */}}
 {{- define "regime-fleet.env" -}}
-{{- $k := .Values.kafka -}}
+{{- $ := index . 0 -}}
+{{- $k := $.Values.kafka -}}
 - name: REGIME_FLEET_LOG_LEVEL
-  value: {{ .Values.logLevel | quote }}
+  value: {{ $.Values.logLevel | quote }}
 - name: REGIME_FLEET_RUNTIME__INSTANCE_ID
   valueFrom: {fieldRef: {fieldPath: metadata.name}}
-{{- if include "regime-fleet.sasl" . }}
-{{- if $k.sasl.usernameKey }}
+{{- if include "regime-fleet.sasl" $ }}
+{{- $sasl := include "regime-fleet.saslFor" . | fromYaml }}
+{{- if $sasl.usernameKey }}
 - name: REGIME_FLEET_KAFKA__SASL_USERNAME
-  valueFrom: {secretKeyRef: {name: {{ $k.sasl.existingSecret }}, key: {{ $k.sasl.usernameKey }}}}
+  valueFrom: {secretKeyRef: {name: {{ $sasl.existingSecret }}, key: {{ $sasl.usernameKey }}}}
 {{- else }}
 - name: REGIME_FLEET_KAFKA__SASL_USERNAME
-  value: {{ $k.sasl.username | quote }}
+  value: {{ $sasl.username | quote }}
 {{- end }}
 - name: REGIME_FLEET_KAFKA__SASL_PASSWORD
-  valueFrom: {secretKeyRef: {name: {{ $k.sasl.existingSecret }}, key: {{ $k.sasl.passwordKey }}}}
+  valueFrom: {secretKeyRef: {name: {{ $sasl.existingSecret }}, key: {{ $sasl.passwordKey }}}}
 {{- end }}
+{{- with $ }}
 {{- if and (include "regime-fleet.tls" .) $k.tls.existingSecret $k.tls.keyPasswordKey }}
 - name: REGIME_FLEET_KAFKA__SSL_KEY_PASSWORD
   valueFrom: {secretKeyRef: {name: {{ $k.tls.existingSecret }}, key: {{ $k.tls.keyPasswordKey }}}}
@@ -158,6 +178,7 @@ include "regime-fleet.settings" (list $ "engine" $w)
 {{- if and $k.schemaRegistry.existingSecret $k.schemaRegistry.basicAuthKey }}
 - name: REGIME_FLEET_KAFKA__SCHEMA_REGISTRY_BASIC_AUTH
   valueFrom: {secretKeyRef: {name: {{ $k.schemaRegistry.existingSecret }}, key: {{ $k.schemaRegistry.basicAuthKey }}}}
+{{- end }}
 {{- end }}
 {{- end -}}
 

@@ -52,7 +52,7 @@ spec:
       imagePullPolicy: {{ $.Values.image.pullPolicy }}
       args: {{- toYaml (prepend ($w.args | default (list "run" $name)) "--config=/etc/regime-fleet/settings/settings.yaml") | nindent 8 }}
       env:
-        {{- include "regime-fleet.env" $ | nindent 8 }}
+        {{- include "regime-fleet.env" (list $ $w.sasl) | nindent 8 }}
         {{- with $w.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
