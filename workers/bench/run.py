@@ -29,6 +29,7 @@ from workers.topology import load_topology
 
 from .api import run_api_only
 from .enricher import in_process_latency, worker_throughput
+from .latency import steady_latency
 from .measure import LatencyProbe, produce_encoded, raw_copy, wait_for
 from .state import mode_throughput, restore_times
 from .training import labeler_throughput, training_time
@@ -69,6 +70,10 @@ def run_bench(args: argparse.Namespace) -> int:
     cleanup: list[tuple[Any, Any]] = []
     if getattr(args, "only", None) == "enricher":
         results.update(_enricher(root, stamp))
+        return _report(results, stamp)
+    if getattr(args, "only", None) == "latency":
+        seconds = int(os.environ.get("BENCH_SECONDS", "60"))
+        results.update(steady_latency(_fresh, _fleet_env, root, stamp, seconds=seconds))
         return _report(results, stamp)
     if getattr(args, "only", None) == "training":
         results.update(_training(root, stamp))

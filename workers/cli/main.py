@@ -339,8 +339,9 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--rate", type=int, default=5_000, help="offered events/s for the latency run")
     be.add_argument(
         "--only",
-        choices=("api", "enricher", "training"),
-        help="run one part alone: api = (f), enricher = (g) and (h), training = (i) and (j)",
+        choices=("api", "enricher", "training", "latency"),
+        help="run one part alone: api = (f), enricher = (g) and (h), training = (i) and (j), "
+        "latency = (k) steady state at 1,000 and 5,000 events/s (BENCH_SECONDS, default 60)",
     )
     be.set_defaults(func=cmd_bench)
     return p
