@@ -16,13 +16,14 @@ recorded positions gets the same event (workers/replay/enriched.py).
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workers.config import FleetSettings
 from workers.enricher import market, regimes
-from workers.enricher.features import FeatureSpace, packed, present, row_hash
+from workers.enricher.features import FeatureSpace, packed, present
 from workers.enricher.market import MarketParams
 from workers.enricher.signals import rejection
 from workers.enricher.vpin import VpinParams
@@ -32,6 +33,7 @@ from workers.processing import JsonCodec, Output, ProcessorBase, Record, Service
 from workers.topics import BUFFER, ENRICHED, EVENTS, FLEET_DLQ, MODELS, SIGNALS
 
 ENRICHER_VERSION = "1"
+Row = tuple[dict[str, Any], list[float], regimes.RegimeAsOf]
 MARKET, REGIMES, PARTITION = "market", "regimes", "partition"
 POSITIONS = {BUFFER: "buffer_offset", EVENTS: "regime_offset", MODELS: "models_offset"}
 CACHED_MODELS = 4
@@ -39,6 +41,7 @@ CACHED_MODELS = 4
 
 class EnricherProcessor(ProcessorBase):
     name = "enricher"
+    punctuate_interval_ms = 5000  # the model gauges
 
     def __init__(self, settings: FleetSettings, services: Services | None = None) -> None:
         config = settings.enricher
@@ -59,18 +62,21 @@ class EnricherProcessor(ProcessorBase):
         )
         self.space = FeatureSpace(tuple(self.market_params.feature_names()), tuple(config.signal_features))
         self.feature_names = self.space.names
+        self._names_digest = hashlib.sha256(",".join(self.feature_names).encode())
         self.ts_bounds = (settings.ingest.min_event_ts_ms, settings.ingest.max_event_ts_ms)
         self.fingerprint = config.fingerprint()
         # Loaded boosters by sha256: content-addressed, so never stale whatever is rewound.
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         # Scores computed ahead for a batch, by (booster sha256, packed row): a pure memo.
         self._scored: dict[tuple[str, bytes], float] = {}
+        # Rows computed ahead, by (partition, offset), with the store values they came from.
+        self._rows: dict[tuple[int, int], tuple[Any, Any, Row]] = {}
 
     def look_ahead(self, records: Sequence[Record], views: Callable[[int], Mapping[str, StateStore]]) -> None:
         """Score the batch's signals in one call per model, on the state as the batch begins.
         A signal whose row or model changes by the time it is processed (market data for its
         symbol in between, a model swap) misses the memo and is scored alone: same result."""
-        self._scored = {}
+        self._scored, self._rows = {}, {}
         rows: dict[str, tuple[LoadedModel, list[list[float]]]] = {}
         for record in records:
             if record.topic != SIGNALS or self._rejection(record) is not None:
@@ -80,11 +86,21 @@ class EnricherProcessor(ProcessorBase):
             model = self._active(stores[PARTITION]) if state is not None else None
             if state is None or model is None:
                 continue
-            row = self._row(record.value, state, stores)[1]
+            row = self._row(record, state, stores, ahead=True)[1]
             rows.setdefault(model.sha256, (model, []))[1].append(row)
         for sha, (model, batch) in rows.items():
             for row, score in zip(batch, model.predict_many(batch), strict=True):
                 self._scored[(sha, packed(row))] = score
+
+    def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
+        """The partition's active model on the metrics (also after a restore): its version and
+        its wall-clock age."""
+        active = stores[PARTITION].get("model")
+        if active:
+            labels = {"partition": str(partition)}
+            self.metrics.set("model_info", 1, model_version=active["model_version"], **labels)
+            self.metrics.set("model_age_seconds", max(now_ms - active["trained_ts_ms"], 0) / 1000, **labels)
+        return []
 
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         if record.topic == SIGNALS:
@@ -195,12 +211,23 @@ class EnricherProcessor(ProcessorBase):
         )
 
     def _row(
-        self, signal: Mapping[str, Any], state: Mapping[str, Any], stores: Mapping[str, StateStore]
-    ) -> tuple[dict[str, Any], list[float], regimes.RegimeAsOf]:
-        """(the market state caught up to the signal's time, its feature row, its regime)."""
+        self, record: Record, state: Mapping[str, Any], stores: Mapping[str, StateStore], ahead: bool = False
+    ) -> Row:
+        """(the market state caught up to the signal's time, its feature row, its regime).
+        A row computed ahead for this record is reused only when the store values it came
+        from are the very same objects (store values are never changed in place)."""
+        signal = record.value
+        table = stores[REGIMES].get(signal["symbol"])
+        key = (record.partition, record.offset)
+        known = self._rows.pop(key, None)
+        if known is not None and known[0] is state and known[1] is table:
+            return known[2]
         caught_up = market.catch_up(state, signal["signal_ts_ms"], self.market_params)
-        regime = regimes.as_of(stores[REGIMES].get(signal["symbol"]), signal["signal_ts_ms"])
-        return caught_up, self.space.row(signal, caught_up["features"], regime), regime
+        regime = regimes.as_of(table, signal["signal_ts_ms"])
+        found = caught_up, self.space.row(signal, caught_up["features"], regime), regime
+        if ahead:
+            self._rows[key] = (state, table, found)
+        return found
 
     def _signal(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         signal = record.value
@@ -212,20 +239,21 @@ class EnricherProcessor(ProcessorBase):
             return self._reject(record, "UNKNOWN_SYMBOL", f"no market data for {signal['symbol']!r} here yet")
         with self.metrics.timer("enrichment_seconds", stage="total"):
             with self.metrics.timer("enrichment_seconds", stage="features"):
-                caught_up, row, regime = self._row(signal, state, stores)
+                caught_up, row, regime = self._row(record, state, stores)
+                row_bytes = packed(row)
                 if caught_up["pending"] != state["pending"]:
                     stores[MARKET].put(signal["symbol"], caught_up)
             with self.metrics.timer("enrichment_seconds", stage="predict"):
                 model = self._active(stores[PARTITION])
                 confidence = COLD_CONFIDENCE
                 if model is not None:
-                    ahead = (model.sha256, packed(row))
+                    ahead = (model.sha256, row_bytes)
                     confidence = self._scored.pop(ahead) if ahead in self._scored else model.predict(row)
-        if model is not None:
-            age_s = max(now_ms - model.trained_ts_ms, 0) / 1000
-            self.metrics.set("model_age_seconds", age_s, partition=str(record.partition))
         self.metrics.count("signals_enriched")
+        feature_hash = self._names_digest.copy()
+        feature_hash.update(row_bytes)  # = features.row_hash(names, row), names hashed once
         event = self._enriched(record, caught_up, regime, row, model, confidence, stores[PARTITION], now_ms)
+        event["provenance"]["feature_hash"] = feature_hash.hexdigest()
         headers = {
             "schema": "EnrichedSignalEvent",
             "signal_id": signal["signal_id"],
@@ -277,7 +305,7 @@ class EnricherProcessor(ProcessorBase):
                 **positions,
                 "folded_offset": state["folded_offset"],
                 "market_through_ms": state["through_ms"],
-                "feature_hash": row_hash(self.feature_names, row),
+                "feature_hash": "",
                 "config_fingerprint": self.fingerprint,
                 "enricher_version": ENRICHER_VERSION,
             },
