@@ -10,6 +10,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -174,26 +175,43 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _enricher(root: Path, stamp: str) -> dict[str, Any]:
-    print("(g) enrichment in process, one signal at a time, 500 trees...", flush=True)
-    settings, topology = _fresh(f"bench{stamp}f.", root)
-    try:
-        found = in_process_latency(settings)
-        print("(h) the enricher worker on the broker, 500 trees...", flush=True)
-        found.update(worker_throughput(settings, topology))
-    finally:
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])
-    return found
+    return _on_fresh_topics(
+        root,
+        f"bench{stamp}f.",
+        [
+            (
+                "(g) enrichment in process, one signal at a time, 500 trees",
+                lambda s, t: in_process_latency(s),
+            ),
+            ("(h) the enricher worker on the broker, 500 trees", worker_throughput),
+        ],
+    )
 
 
 def _training(root: Path, stamp: str) -> dict[str, Any]:
-    print(
-        "(i) training on 260,000 seeded bars, 5-fold purged walk-forward CV and the final fit...", flush=True
+    return _on_fresh_topics(
+        root,
+        f"bench{stamp}i.",
+        [
+            (
+                "(i) training on 260,000 seeded bars, 5-fold purged CV and the final fit",
+                lambda s, t: training_time(s),
+            ),
+            ("(j) the labeler worker on the broker", labeler_throughput),
+        ],
     )
-    settings, topology = _fresh(f"bench{stamp}i.", root)
+
+
+def _on_fresh_topics(
+    root: Path, prefix: str, parts: list[tuple[str, Callable[[Any, Any], dict[str, Any]]]]
+) -> dict[str, Any]:
+    """Each part in turn on one fresh set of topics, deleted afterwards; what they found."""
+    settings, topology = _fresh(prefix, root)
+    found: dict[str, Any] = {}
     try:
-        found = training_time(settings)
-        print("(j) the labeler worker on the broker...", flush=True)
-        found.update(labeler_throughput(settings, topology))
+        for title, measure in parts:
+            print(f"{title}...", flush=True)
+            found.update(measure(settings, topology))
     finally:
         delete_topics(settings, [settings.topic(t) for t in topology.topics])
     return found

@@ -1,4 +1,5 @@
-"""Records in the enricher's input contracts, for tests, the bench and the demo."""
+"""Records in the enricher's input contracts, for tests, the bench, the demo and training's
+in-memory enrichment."""
 
 from __future__ import annotations
 
@@ -26,11 +27,16 @@ def bar_record(symbol: str, ts_ms: int, close: float, volume: float, seq: int = 
         "snapshot_inputs": None,
         "source": "samples",
     }
+    return buffered(event, seq)
+
+
+def buffered(event: dict[str, Any], source_offset: int = 0) -> dict[str, Any]:
+    """A RawMarketEvent wrapped as ingest writes it to market.buffer (in-memory runs)."""
     return {
         "event": event,
         "source_topic": "market.raw",
         "source_partition": 0,
-        "source_offset": seq,
+        "source_offset": source_offset,
         "ingest_ts_ms": 0,
         "correlation_id": "",
     }

@@ -27,6 +27,7 @@ import numpy as np
 import xgboost as xgb
 
 from workers.config import FleetSettings
+from workers.enricher.samples import buffered
 from workers.meta_model.cv import scores, walk_forward
 from workers.meta_model.labels import Barriers, label_paths
 from workers.meta_model.primary import crossovers
@@ -134,16 +135,8 @@ def _enrich(
         key=lambda item: (item[0], item[1]),
     )
     for _, _, topic, value in timeline:
-        if topic == "market.buffer":
-            value = {
-                "event": value,
-                "source_topic": "market.raw",
-                "source_partition": 0,
-                "source_offset": 0,
-                "ingest_ts_ms": 0,
-                "correlation_id": "",
-            }
-        driver.feed(topic, value.get("symbol") or value["event"]["symbol"], value, partition=0)
+        symbol = value["symbol"]
+        driver.feed(topic, symbol, buffered(value) if topic == "market.buffer" else value, partition=0)
     events = [dict(e.value) for e in driver.received("signals.enriched") if isinstance(e.value, Mapping)]
     return _Enriched(names, events)
 

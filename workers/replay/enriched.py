@@ -19,6 +19,7 @@ from typing import Any
 from workers.config import FleetSettings
 from workers.processing.driver import Driver
 from workers.replay.compare import diff
+from workers.replay.pipeline import feed_stored
 from workers.replay.report import ReplayReport
 from workers.runtime.reader import Stored, TopicError, read_all
 from workers.topics import BUFFER, ENRICHED, EVENTS, MODELS, SIGNALS
@@ -99,24 +100,12 @@ def _replay_partition(
         for topic, stored in inputs.items():
             upto = provenance[POSITIONED[topic]]
             while cursors[topic] < len(stored) and stored[cursors[topic]].offset <= upto:
-                _feed(driver, topic, stored[cursors[topic]])
+                feed_stored(driver, topic, stored[cursors[topic]])
                 cursors[topic] += 1
         signal = signals.get((provenance["signal_partition"], provenance["signal_offset"]))
         if signal is None:
             yield None
             continue
         before = len(out)
-        _feed(driver, SIGNALS, signal)
+        feed_stored(driver, SIGNALS, signal)
         yield dict(out[-1].value) if len(out) > before and isinstance(out[-1].value, dict) else None
-
-
-def _feed(driver: Driver, topic: str, s: Stored) -> None:
-    driver.feed(
-        topic,
-        s.key,
-        s.value,
-        partition=s.partition,
-        offset=s.offset,
-        timestamp_ms=s.timestamp_ms,
-        headers=s.headers,
-    )

@@ -81,16 +81,21 @@ def run_in_memory(settings: FleetSettings, topic: str, stored: list[Stored]) -> 
     between = [w for w in topology.downstream(topic) if w in topology.upstream(EVENTS)]
     driver = Driver.for_fleet(settings, topology, between)
     for s in stored:
-        driver.feed(
-            topic,
-            s.key,
-            s.value,
-            partition=s.partition,
-            offset=s.offset,
-            timestamp_ms=s.timestamp_ms,
-            headers=s.headers,
-        )
+        feed_stored(driver, topic, s)
     return [dict(e.value) for e in driver.received(EVENTS) if not isinstance(e.value, bytes)]
+
+
+def feed_stored(driver: Driver, topic: str, s: Stored) -> None:
+    """A record read from Kafka into the driver, at its original offset."""
+    driver.feed(
+        topic,
+        s.key,
+        s.value,
+        partition=s.partition,
+        offset=s.offset,
+        timestamp_ms=s.timestamp_ms,
+        headers=s.headers,
+    )
 
 
 def _project(v: dict[str, Any]) -> dict[str, Any]:
