@@ -66,6 +66,7 @@ class Tail:
         self.ready = threading.Event()  # caught up with what was there at start
         self.undecodable = 0
         self._stop = threading.Event()
+        self._next: dict[int, int] = {}  # per partition, the offset after the last one delivered
         self._thread = threading.Thread(target=self._loop, name=f"tail-{topic}", daemon=True)
 
     def start(self) -> None:
@@ -79,13 +80,26 @@ class Tail:
         return self._thread.is_alive()
 
     def _loop(self) -> None:
+        """Follow the topic; a Kafka failure (a broker restarting, a topic whose leader is not
+        elected yet) starts over from where delivery stopped after a second: never dies."""
+        while not self._stop.is_set():
+            try:
+                self._follow()
+                return
+            except Exception as exc:  # the api stays not ready until caught up; /status says why
+                self.log.error("tail_failed", topic=self.topic, error=f"{type(exc).__name__}: {exc}")
+                self._stop.wait(1.0)
+
+    def _follow(self) -> None:
         name = self.settings.topic(self.topic)
         consumer = Consumer(clients.reader_config(self.settings, **{"fetch.wait.max.ms": 5}))
         try:
             targets = {}
             for p in self.partitions:
                 targets[p] = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
-            consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in self.partitions])
+            consumer.assign(
+                [TopicPartition(name, p, self._next.get(p, OFFSET_BEGINNING)) for p in self.partitions]
+            )
             while not self._stop.is_set():
                 # consume(n, t) waits for n records or t: wait for one, then take what is there.
                 first = consumer.poll(0.1)
@@ -109,12 +123,12 @@ class Tail:
                         )
                 if batch:
                     self.deliver(batch)
+                for msg in msgs:
+                    if msg.error() is None:
+                        self._next[msg.partition()] = msg.offset() + 1
                 if not self.ready.is_set() and self._caught_up(consumer, name, targets):
                     self.ready.set()
                     self.log.info("tail_ready", topic=name)
-        except Exception as exc:  # the api turns not ready; /status says why
-            self.log.error("tail_failed", topic=name, error=f"{type(exc).__name__}: {exc}")
-            raise
         finally:
             consumer.close()
 
