@@ -70,7 +70,12 @@ class KafkaSettings(BaseModel):
 
 class RuntimeSettings(BaseModel):
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
-    commit_interval_ms: int = Field(100, ge=0)
+    commit_interval_ms: int = Field(
+        100, ge=0, description="Longest a checkpoint stays open while input keeps arriving."
+    )
+    commit_idle_ms: int = Field(
+        10, ge=0, description="Commit once no input has arrived for this long (0: only at the interval)."
+    )
     batch_size: int = Field(500, ge=1, le=100_000)
     poll_timeout_ms: int = Field(100, ge=1)
     max_poll_interval_ms: int = Field(300_000, ge=10_000)

@@ -110,14 +110,6 @@ class Fleet:
         delete_topics(s, [s.topic(t) for t in load_topology(s.partitions).topics])
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def http_get(port: int, path: str) -> tuple[int, str]:
     """(status, body) of a worker endpoint; HTTP errors are answers too."""
     import urllib.error

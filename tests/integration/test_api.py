@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from tests.integration.expected import expected_runs
-from tests.integration.fleet import DAY_MS, Fleet, free_port
+from tests.integration.fleet import DAY_MS, Fleet
 from tests.samples import trade_event
 from workers.api.client import SseStream, listen
 from workers.demo.data import index_events
+from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 TOKEN = "tok-Qx93-secret"

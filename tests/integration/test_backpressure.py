@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.expected import expected_runs
-from tests.integration.fleet import free_port, worker_status
+from tests.integration.fleet import worker_status
 from workers.demo.data import synthetic_intraday
+from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 INTERVAL = 60_000

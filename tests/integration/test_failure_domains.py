@@ -7,8 +7,9 @@ import time
 import pytest
 
 from tests.integration.expected import expected_runs
-from tests.integration.fleet import DAY_MS, free_port, worker_status
+from tests.integration.fleet import DAY_MS, worker_status
 from workers.demo.data import index_events
+from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,10 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.fleet import free_port, http_get
+from tests.integration.fleet import http_get
 from tests.integration.reference import decisions, reference_events
 from workers.demo.data import index_events
+from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 

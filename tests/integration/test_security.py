@@ -26,10 +26,11 @@ from confluent_kafka.admin import (
 )
 
 from tests.integration.expected import expected_runs
-from tests.integration.fleet import DAY_MS, Fleet, free_port, http_get, worker_status
+from tests.integration.fleet import DAY_MS, Fleet, http_get, worker_status
 from tests.integration.reference import reference_events
 from workers.broker.secure import ADMIN, SecureBroker, worker_user
 from workers.demo.data import index_events
+from workers.demo.fleet import free_port
 from workers.runtime.fleet_config import recorded_configs
 from workers.security import admin as acl_admin
 from workers.security.acls import Acl, drift, plan, principal_for

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from tests.integration.fleet import Fleet, free_port, worker_status
+from tests.integration.fleet import Fleet, worker_status
 from workers.cli.jsonio import produce_values
+from workers.demo.fleet import free_port
 from workers.runtime import clients
 from workers.topology import load_topology
 

@@ -19,7 +19,7 @@ from workers.api.client import Connection, SseStream, listen
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.demo.data import synthetic_intraday
-from workers.demo.fleet import LocalFleet
+from workers.demo.fleet import LocalFleet, free_port
 from workers.runtime import clients
 
 TOKEN = "bench-token"
@@ -187,14 +187,6 @@ def run_api_only(args: Any, fresh: Any, fleet_env: Any, root: Path, stamp: str) 
     settings, topology = fresh(f"bench{stamp}f.", root)
     try:
         print("(f) api: admission batched and single, SSE fan-out to 200 clients...", flush=True)
-        return api_bench(fleet_env(settings.topic_prefix, root), root, settings, args.events, _free_port())
+        return api_bench(fleet_env(settings.topic_prefix, root), root, settings, args.events, free_port())
     finally:
         delete_topics(settings, [settings.topic(t) for t in topology.topics])
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -9,11 +9,17 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.runtime import clients
+
+
+def take(consumer: Consumer, n: int, timeout: float) -> list[Message]:
+    """What is fetched, at once; else wait for the first record (never for a batch to fill)."""
+    msgs: list[Message] = consumer.consume(n, 0) or consumer.consume(1, timeout)
+    return msgs
 
 
 def wait_for(
@@ -101,7 +107,7 @@ class LatencyProbe:
         self.settings = settings
         self.partitions = partitions
         self.sent: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        self.latencies: list[float] = []
+        self.samples: list[tuple[float, float]] = []  # (when the closing record was sent, latency)
         self.received = 0
         self._stop = threading.Event()
 
@@ -133,7 +139,7 @@ class LatencyProbe:
             )
             consumer.subscribe([self.settings.topic("regime.events")])
             while not self._stop.is_set():
-                for m in consumer.consume(1000, 0.05):
+                for m in take(consumer, 1000, 0.05):
                     if m.error() is not None:
                         continue
                     now = time.time()
@@ -144,12 +150,16 @@ class LatencyProbe:
                     sent = self.sent.get(v["symbol"], [])
                     i = bisect.bisect_left(sent, (v["engine_timestamp_ms"], 0.0))
                     if i < len(sent):
-                        self.latencies.append(now - sent[i][1])
+                        self.samples.append((sent[i][1], now - sent[i][1]))
             consumer.close()
 
         thread = threading.Thread(target=loop, daemon=True)
         thread.start()
         return thread
+
+    def latencies(self, sent_from: float = 0.0) -> list[float]:
+        """Latencies (s) of the runs whose closing record was sent at or after `sent_from`."""
+        return [latency for sent, latency in self.samples if sent >= sent_from]
 
     def stop(self) -> None:
         self._stop.set()

@@ -74,7 +74,11 @@ def run_bench(args: argparse.Namespace) -> int:
         return _report(results, stamp)
     if getattr(args, "only", None) == "latency":
         seconds = int(os.environ.get("BENCH_SECONDS", "60"))
-        results.update(steady_latency(_fresh, _fleet_env, root, stamp, seconds=seconds))
+        results.update(
+            steady_latency(
+                _fresh, _fleet_env, root, stamp, seconds=seconds, trace=os.environ.get("BENCH_TRACE") == "1"
+            )
+        )
         return _report(results, stamp)
     if getattr(args, "only", None) == "training":
         results.update(_training(root, stamp))
@@ -143,7 +147,7 @@ def run_bench(args: argparse.Namespace) -> int:
             time.sleep(5)
             probe.stop()
             listener.join(5)
-            lat = np.array(probe.latencies) * 1000
+            lat = np.array(probe.latencies()) * 1000
             results["latency_rate_events_per_s"] = args.rate
             results["latency_runs"] = int(lat.size)
             results["latency_p50_ms"] = float(np.percentile(lat, 50)) if lat.size else None

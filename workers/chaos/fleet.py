@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from workers.broker.local import LocalBroker
 from workers.config import FleetSettings, load_settings
+from workers.demo.fleet import free_port
 from workers.runtime.admin import delete_topics, ensure_topics
 from workers.topics import EVENTS
 from workers.topology import load_topology
@@ -105,12 +105,6 @@ class ChaosBroker:
 
 
 # -- the fleet -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,12 @@ from workers.runtime import clients
 from workers.topology import Topology, load_topology
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class LocalFleet:
     def __init__(self, env: dict[str, str], log_dir: Path, workers: list[str] | None = None) -> None:
         self.workers = workers or load_topology(1).order()
@@ -23,13 +30,15 @@ class LocalFleet:
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}  # each worker's /status and /metrics
 
     def start(self) -> None:
         for worker in self.workers:
             log = (self.log_dir / f"{worker}.log").open("wb")
+            self.ports[worker] = free_port()
             self.procs[worker] = subprocess.Popen(
                 [sys.executable, "-m", "workers.cli.main", "run", worker],
-                env=self.env,
+                env={**self.env, "REGIME_FLEET_RUNTIME__HTTP_PORT": str(self.ports[worker])},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -218,9 +218,25 @@ class Checkpoint:
 
     # -- steps 2-5 ---------------------------------------------------------------------
 
-    def due(self) -> bool:
-        interval = self.settings.runtime.commit_interval_ms
-        return self.txn is not None and (time.monotonic() - self.txn.started) * 1000 >= interval
+    def due(self, *, drained: bool = False) -> bool:
+        """The open checkpoint has reached the commit interval, or the input is drained (nothing
+        arrived for `commit_idle_ms`): committing now costs no throughput, and waiting out the
+        interval while idle would only delay what the batch produced."""
+        if self.txn is None:
+            return False
+        return self.due_in() <= 0 or (drained and self.settings.runtime.commit_idle_ms > 0)
+
+    def idle_s(self) -> float:
+        """How long to wait for input before calling it drained (inf with nothing to commit)."""
+        idle = self.settings.runtime.commit_idle_ms
+        return idle / 1000 if self.txn is not None and idle > 0 else float("inf")
+
+    def due_in(self) -> float:
+        """Seconds until the open checkpoint is due (inf with none open)."""
+        if self.txn is None:
+            return float("inf")
+        interval = self.settings.runtime.commit_interval_ms / 1000
+        return max(0.0, self.txn.started + interval - time.monotonic())
 
     def commit(self, consumer: Consumer, injected: dict[str, set[int]]) -> Failure | None:
         """Steps 2-5 (step 1 happened while processing). None: committed (or nothing to do)."""
