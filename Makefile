@@ -56,8 +56,9 @@ test: venv lint k8s-tools
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$rc
 
+# BENCH=quick: about a minute; BENCH=all: also replay, state, enricher, training and the api.
 bench: venv kafka-up
-	$(CLI) bench
+	$(CLI) bench $(if $(filter quick,$(BENCH)),--quick) $(if $(filter all,$(BENCH)),--all)
 
 # GNU make itself only exits 0 or 2; the replay's own code (0 match, 1 diverges, 2 error) is
 # printed, and `regime-fleet replay` returns it unchanged.

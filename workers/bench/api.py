@@ -180,13 +180,13 @@ def _regime_event(i: int) -> dict[str, Any]:
     }
 
 
-def run_api_only(args: Any, fresh: Any, fleet_env: Any, root: Path, stamp: str) -> dict[str, Any]:
+def run_api_only(fresh: Any, fleet_env: Any, root: Path, stamp: str, events: int = 40_000) -> dict[str, Any]:
     """`regime-fleet bench --only api`: (f) alone, on topics of its own."""
     from workers.runtime.admin import delete_topics
 
     settings, topology = fresh(f"bench{stamp}f.", root)
     try:
         print("(f) api: admission batched and single, SSE fan-out to 200 clients...", flush=True)
-        return api_bench(fleet_env(settings.topic_prefix, root), root, settings, args.events, free_port())
+        return api_bench(fleet_env(settings.topic_prefix, root), root, settings, events, free_port())
     finally:
         delete_topics(settings, [settings.topic(t) for t in topology.topics])

@@ -123,10 +123,10 @@ class HopTracer:
             out.append(chain)
         return out
 
-    def breakdown(self, sent_from: float = 0.0) -> dict[str, Any]:
+    def breakdown(self, sent_from: float = 0.0, sent_to: float = float("inf")) -> dict[str, Any]:
         """p50/p99 of each component in ms, and each component's mean in the slowest 1 %, over
         the runs whose firing record was sent at or after `sent_from`."""
-        chains = [c for c in self.chains() if c["raw.create"] >= sent_from]
+        chains = [c for c in self.chains() if sent_from <= c["raw.create"] <= sent_to]
         if not chains:
             return {"traced": 0}
         total = np.array([c["events.seen"] - c["raw.create"] for c in chains]) * 1000

@@ -108,6 +108,7 @@ class LatencyProbe:
         self.partitions = partitions
         self.sent: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self.samples: list[tuple[float, float]] = []  # (when the closing record was sent, latency)
+        self.run_ids: list[str] = []  # every EngineRunStarted seen, duplicates included
         self.received = 0
         self._stop = threading.Event()
 
@@ -147,6 +148,7 @@ class LatencyProbe:
                     if v["event_type"] != "EngineRunStarted":
                         self.received += 1
                         continue
+                    self.run_ids.append(v["run_id"])
                     sent = self.sent.get(v["symbol"], [])
                     i = bisect.bisect_left(sent, (v["engine_timestamp_ms"], 0.0))
                     if i < len(sent):
@@ -157,9 +159,9 @@ class LatencyProbe:
         thread.start()
         return thread
 
-    def latencies(self, sent_from: float = 0.0) -> list[float]:
-        """Latencies (s) of the runs whose closing record was sent at or after `sent_from`."""
-        return [latency for sent, latency in self.samples if sent >= sent_from]
+    def latencies(self, sent_from: float = 0.0, sent_to: float = float("inf")) -> list[float]:
+        """Latencies (s) of the runs whose closing record was sent in [sent_from, sent_to]."""
+        return [latency for sent, latency in self.samples if sent_from <= sent <= sent_to]
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,6 +1,7 @@
 """`regime-fleet bench`: (a) raw consume->produce baseline, (b) the ingest worker on the same
-records, (c) the four workers end to end: sustained events/s and produce->regime.events
-latency at a fixed offered rate. Prints a table, writes bench/results/<time>.json."""
+records, (c) the four workers in steady state (fixed rates, the maximum, overload), (l) what a
+second process of the busiest worker buys; `--all` adds (d)-(j) and the api, `--only` runs one
+part. Prints a table, writes bench/results/<time>.json; the last line is the ingest/raw ratio."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ import platform
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from workers.cli.jsonio import produce_lines
 from workers.config import load_settings
@@ -26,77 +26,98 @@ from workers.demo.fleet import LocalFleet
 from workers.ingest.app import build as build_ingest
 from workers.replay.engine_runs import replay_engine_runs
 from workers.runtime.admin import delete_topics, ensure_topics
+from workers.topics import EVENTS
 from workers.topology import load_topology
 
 from .api import run_api_only
 from .enricher import in_process_latency, worker_throughput
-from .latency import steady_latency
-from .measure import LatencyProbe, produce_encoded, raw_copy, wait_for
+from .measure import produce_encoded, raw_copy, wait_for
 from .state import mode_throughput, restore_times
+from .steady import Offered, Window, capacity, checkpoints, run_windows, steady_fleet
 from .training import labeler_throughput, training_time
 
 PARTITIONS = 2
 SYMBOLS = 20
+INTERVAL_MS = 60_000
 
 
-def _fleet_env(prefix: str, root: Path) -> dict[str, str]:
+def _fleet_env(prefix: str, root: Path, *, partitions: int = PARTITIONS) -> dict[str, str]:
     return {
         "REGIME_FLEET_TOPIC_PREFIX": prefix,
-        "REGIME_FLEET_PARTITIONS": str(PARTITIONS),
-        "REGIME_FLEET_SCHEDULER__INTERVAL_MS": "60000",
+        "REGIME_FLEET_PARTITIONS": str(partitions),
+        "REGIME_FLEET_SCHEDULER__INTERVAL_MS": str(INTERVAL_MS),
         "REGIME_FLEET_RUNTIME__STATE_DIR": str(root / prefix / "state"),
         "REGIME_FLEET_LOG_LEVEL": "WARNING",
     }
 
 
-def _fresh(prefix: str, root: Path) -> Any:
-    os.environ.update(_fleet_env(prefix, root))
+def _fresh(prefix: str, root: Path, *, partitions: int = PARTITIONS) -> Any:
+    os.environ.update(_fleet_env(prefix, root, partitions=partitions))
     settings = load_settings()
     topology = load_topology(settings.partitions)
     ensure_topics(settings, topology)
     return settings, topology
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How long each part runs: the full bench, or `--quick` (about a minute)."""
+
+    events: int  # (a) and (b)
+    fixed: tuple[int, ...]  # the fixed offered rates of (c)
+    seconds: float  # each window of (c)
+    scale_out_s: float  # each capacity run of (l); 0: left out
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Plan:
+        if args.quick:
+            return cls(events=50_000, fixed=(5_000,), seconds=15, scale_out_s=0)
+        seconds = float(os.environ.get("BENCH_SECONDS", "60"))
+        return cls(
+            events=args.events, fixed=(1_000, 5_000, 10_000), seconds=seconds, burst=100_000, scale_out_s=30
+        )
+
+
 def run_bench(args: argparse.Namespace) -> int:
     root = Path(".cache") / "bench"
     stamp = f"{datetime.now(UTC):%Y%m%d%H%M%S}"
-    events = synthetic_intraday(SYMBOLS, args.events // SYMBOLS, snapshot_every=60)
-    lines = [dumps(e) for e in events]
-    n = len(events)
-    serde = Serde()
+    plan = Plan.of(args)
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "events": n,
+        "plan": asdict(plan),
     }
-    cleanup: list[tuple[Any, Any]] = []
-    if getattr(args, "only", None) == "enricher":
-        results.update(_enricher(root, stamp))
-        return _report(results, stamp)
-    if getattr(args, "only", None) == "latency":
-        seconds = int(os.environ.get("BENCH_SECONDS", "60"))
-        results.update(
-            steady_latency(
-                _fresh, _fleet_env, root, stamp, seconds=seconds, trace=os.environ.get("BENCH_TRACE") == "1"
-            )
-        )
-        return _report(results, stamp)
-    if getattr(args, "only", None) == "training":
-        results.update(_training(root, stamp))
-        return _report(results, stamp)
-    if getattr(args, "only", None) == "api":
-        results.update(run_api_only(args, _fresh, _fleet_env, root, stamp))
-        return _report(results, stamp)
+    parts: dict[str, Callable[[], dict[str, Any]]] = {
+        "ingest": lambda: _ingest(root, stamp, plan.events),
+        "steady": lambda: _steady(root, stamp, plan),
+        "scale-out": lambda: _scale_out(root, stamp, plan, results),
+        "replay": lambda: _replay_and_state(root, stamp),
+        "enricher": lambda: _enricher(root, stamp),
+        "training": lambda: _training(root, stamp),
+        "api": lambda: run_api_only(_fresh, _fleet_env, root, stamp),
+    }
+    chosen = [args.only] if args.only else list(parts) if args.all else ["ingest", "steady", "scale-out"]
+    for name in chosen:
+        if name == "scale-out" and not plan.scale_out_s:
+            continue
+        results.update(parts[name]())
+    return _report(results, stamp)
+
+
+def _ingest(root: Path, stamp: str, n_events: int) -> dict[str, Any]:
+    """(a) and (b): the same pre-produced records, copied raw, then through ingest."""
+    events = synthetic_intraday(SYMBOLS, n_events // SYMBOLS, snapshot_every=60)
+    lines = [dumps(e) for e in events]
+    n = len(events)
+    results: dict[str, Any] = {"events": n}
+    settings, topology = _fresh(f"bench{stamp}a.", root)
     try:
-        # (a) and (b): the same pre-produced records, copied raw, then through ingest.
-        settings, topology = _fresh(f"bench{stamp}a.", root)
-        cleanup.append((settings, topology))
         produce_lines(settings, topology, "market.raw", lines)
         print(f"(a) raw consume->produce copy of {n} records...", flush=True)
-        raw_s = raw_copy(settings, "market.raw", "market.buffer", n)
-        results["raw_copy_events_per_s"] = n / raw_s
-
-        settings, topology = _fresh(f"bench{stamp}b.", root)
-        cleanup.append((settings, topology))
+        results["raw_copy_events_per_s"] = n / raw_copy(settings, "market.raw", "market.buffer", n)
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    settings, topology = _fresh(f"bench{stamp}b.", root)
+    try:
         produce_lines(settings, topology, "market.raw", lines)
         print(f"(b) ingest worker on {n} records...", flush=True)
         worker = build_ingest(settings, topology)
@@ -110,72 +131,81 @@ def run_bench(args: argparse.Namespace) -> int:
         waiter.start()
         worker.run()
         waiter.join()
-        results["ingest_events_per_s"] = n / done["s"]
-        results["ingest_raw_ratio"] = results["ingest_events_per_s"] / results["raw_copy_events_per_s"]
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    results["ingest_events_per_s"] = n / done["s"]
+    results["ingest_raw_ratio"] = results["ingest_events_per_s"] / results["raw_copy_events_per_s"]
+    return results
 
-        # (c) the four workers: sustained throughput, then latency at a fixed offered rate.
-        settings, topology = _fresh(f"bench{stamp}c.", root)
-        cleanup.append((settings, topology))
-        regime_workers = topology.upstream("regime.events")
-        fleet = LocalFleet(
-            _fleet_env(settings.topic_prefix, root), root / settings.topic_prefix, regime_workers
+
+def _steady(root: Path, stamp: str, plan: Plan) -> dict[str, Any]:
+    """(c) the four workers in steady state, window after window on one fleet."""
+    windows = [Window(f"rate_{r}", r, plan.seconds) for r in plan.fixed]
+    offered = Offered()
+    trace = os.environ.get("BENCH_TRACE") == "1"
+    with steady_fleet(_fresh, _fleet_env, root, f"bench{stamp}c.", trace=trace) as steady:
+        found = run_windows(steady, offered, windows, plan.seconds)
+        found["checkpoints"] = checkpoints(steady.fleet, time.time() - steady.started)
+    return {
+        "steady": found,
+        "sustained_events_per_s": found["max"]["achieved_per_s"] if found["max"]["sustained"] else None,
+    }
+
+
+def _scale_out(root: Path, stamp: str, plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
+    """(l) capacity with 6 partitions: one process of each worker, then two of the busiest."""
+    cpu = results.get("steady", {}).get("max", {}).get("cpu_s_per_1000") or {"ingest": 1.0}
+    busiest = max(cpu, key=lambda w: cpu[w])
+    found: dict[str, Any] = {"busiest": busiest}
+    for replicas in (1, 2):
+        offered = Offered(seed=replicas)
+        print(f"(l) capacity, 6 partitions, {replicas} x {busiest}...", flush=True)
+        with steady_fleet(
+            _fresh, _fleet_env, root, f"bench{stamp}l{replicas}.", partitions=6, replicas={busiest: replicas}
+        ) as steady:
+            found[f"events_per_s_{replicas}"] = round(capacity(steady, offered, plan.scale_out_s))
+    found["ratio"] = round(found["events_per_s_2"] / max(found["events_per_s_1"], 1), 2)
+    return {"scale_out": found}
+
+
+def _replay_and_state(root: Path, stamp: str) -> dict[str, Any]:
+    """(d) replay of a burst's recorded runs against the live rate; (e) state restore and modes."""
+    events = synthetic_intraday(SYMBOLS, 40_000 // SYMBOLS, snapshot_every=60)
+    serde = Serde()
+    results: dict[str, Any] = {}
+    settings, topology = _fresh(f"bench{stamp}d.", root)
+    fleet = LocalFleet(
+        _fleet_env(settings.topic_prefix, root), root / settings.topic_prefix, topology.upstream(EVENTS)
+    )
+    fleet.start()
+    try:
+        time.sleep(8)  # group joins
+        runs = sum(1 for e in events if e["kind"] == "SNAPSHOT_INPUTS")
+        print(f"(d) {len(events)} events through the fleet, then the replay of their runs...", flush=True)
+        produce_encoded(
+            settings,
+            "market.raw",
+            [(e["symbol"].encode(), serde.encode("RawMarketEvent", e)) for e in events],
         )
-        fleet.start()
-        try:
-            time.sleep(8)  # group joins
-            runs = sum(1 for e in events if e["kind"] == "SNAPSHOT_INPUTS")
-            print(f"(c) end to end: {n} events as fast as possible...", flush=True)
-            encoded = [(e["symbol"].encode(), serde.encode("RawMarketEvent", e)) for e in events]
-            started = time.monotonic()
-            produce_encoded(settings, "market.raw", encoded)
-            e2e_s = wait_for(settings, "regime.events", PARTITIONS, 2 * (runs - SYMBOLS), 900)
-            results["end_to_end_events_per_s"] = n / (time.monotonic() - started)
-            results["end_to_end_seconds"] = e2e_s
-            print(f"(c) latency at {args.rate} events/s...", flush=True)
-            probe = LatencyProbe(settings, PARTITIONS)
-            listener = probe.listen()
-            later = synthetic_intraday(
-                SYMBOLS,
-                min(args.rate * 10, args.events) // SYMBOLS,
-                snapshot_every=60,
-                start_ms=1_760_000_000_000,  # after phase (c), not ahead of the wall clock
-                seed=11,
-            )
-            for e in later:
-                e["event_id"] = "lat-" + e["event_id"]
-            probe.produce_at(later, args.rate)
-            time.sleep(5)
-            probe.stop()
-            listener.join(5)
-            lat = np.array(probe.latencies()) * 1000
-            results["latency_rate_events_per_s"] = args.rate
-            results["latency_runs"] = int(lat.size)
-            results["latency_p50_ms"] = float(np.percentile(lat, 50)) if lat.size else None
-            results["latency_p99_ms"] = float(np.percentile(lat, 99)) if lat.size else None
-        finally:
-            results["worker_exit_codes"] = fleet.stop()
-
-        print("(d) replay of the recorded runs of (c)...", flush=True)
+        live_s = wait_for(settings, "regime.events", PARTITIONS, 2 * (runs - SYMBOLS), 900)
+        results["worker_exit_codes"] = fleet.stop()
         replay = replay_engine_runs(settings)
         results["replay_runs_per_s"] = replay.runs / replay.seconds
         results["replay_events_per_s"] = replay.events / replay.seconds
-        results["live_runs_per_s"] = (runs - SYMBOLS) / e2e_s
+        results["live_runs_per_s"] = (runs - SYMBOLS) / live_s
         results["replay_live_ratio"] = results["replay_runs_per_s"] / results["live_runs_per_s"]
         results["replay_matched"] = replay.ok
-
-        print("(e) state: restore of 10,000 symbols, hysteresis vs truth...", flush=True)
-        settings, topology = _fresh(f"bench{stamp}e.", root)
-        cleanup.append((settings, topology))
+    finally:
+        fleet.stop()
+        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    print("(e) state: restore of 10,000 symbols, hysteresis vs truth...", flush=True)
+    settings, topology = _fresh(f"bench{stamp}e.", root)
+    try:
         results.update(restore_times(settings))
         results.update(mode_throughput(settings))
-
-        results.update(_enricher(root, stamp))
-        results.update(_training(root, stamp))
-        results.update(run_api_only(args, _fresh, _fleet_env, root, stamp))
     finally:
-        for settings, topology in cleanup:
-            delete_topics(settings, [settings.topic(t) for t in topology.topics])
-    return _report(results, stamp)
+        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    return results
 
 
 def _enricher(root: Path, stamp: str) -> dict[str, Any]:
@@ -225,10 +255,38 @@ def _report(results: dict[str, Any], stamp: str) -> int:
     out = Path("bench") / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stamp}.json").write_text(json.dumps(results, indent=2))
+    steady = results.get("steady")
+    if steady:
+        print(
+            f"\n{'window':10} {'offered':>8} {'achieved':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+            f"{'peak lag':>9} {'end lag':>8}  ms, events/s, records"
+        )
+        for name, w in steady.items():
+            if isinstance(w, dict) and "p50_ms" in w:
+                print(
+                    f"{name:10} {w['offered_per_s'] or '-':>8} {w['achieved_per_s']:>8} {_ms(w['p50_ms'])} "
+                    f"{_ms(w['p95_ms'])} {_ms(w['p99_ms'])} {_ms(w['max_ms'])} {w['peak_lag'] or 0:>9} {w['end_lag'] or 0:>8}"
+                )
     print(f"\n{'measure':34} value")
-    for key, value in results.items():
-        if not isinstance(value, dict):
-            print(f"{key:34} {value:.2f}" if isinstance(value, float) else f"{key:34} {value}")
+    for key, value in _flat(results):
+        print(f"{key:34} {value:.2f}" if isinstance(value, float) else f"{key:34} {value}")
     if "ingest_raw_ratio" in results:
         print(f"ingest/raw throughput ratio: {results['ingest_raw_ratio']:.2f}")
     return 0
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:7.0f}" if value is not None else f"{'-':>7}"
+
+
+def _flat(results: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The scalar results, and the steady run's and the scale-out's own scalars."""
+    out = [(k, v) for k, v in results.items() if not isinstance(v, dict)]
+    for section in ("steady", "scale_out"):
+        out += [(f"{section}.{k}", v) for k, v in results.get(section, {}).items() if not isinstance(v, dict)]
+    out += [
+        (f"steady.max.{k}", v)
+        for k, v in results.get("steady", {}).get("max", {}).items()
+        if k in ("sustained",)
+    ]
+    return out

@@ -335,13 +335,17 @@ def parser() -> argparse.ArgumentParser:
     add_chaos(sub)
 
     be = sub.add_parser("bench", help="throughput and latency against the broker (writes bench/results/)")
-    be.add_argument("--events", type=int, default=40_000)
-    be.add_argument("--rate", type=int, default=5_000, help="offered events/s for the latency run")
+    be.add_argument("--events", type=int, default=200_000, help="records for (a) and (b)")
+    be.add_argument(
+        "--quick", action="store_true", help="about a minute: smaller (a) and (b), one rate, 15 s windows"
+    )
+    be.add_argument("--all", action="store_true", help="also (d)-(j) and the api")
     be.add_argument(
         "--only",
-        choices=("api", "enricher", "training", "latency"),
-        help="run one part alone: api = (f), enricher = (g) and (h), training = (i) and (j), "
-        "latency = (k) steady state at 1,000 and 5,000 events/s (BENCH_SECONDS, default 60)",
+        choices=("ingest", "steady", "scale-out", "replay", "enricher", "training", "api"),
+        help="run one part alone: ingest = (a) and (b), steady = (c) (BENCH_SECONDS per window, "
+        "default 60; BENCH_TRACE=1 adds the per-hop breakdown), scale-out = (l), replay = (d) and "
+        "(e), enricher = (g) and (h), training = (i) and (j), api = (f)",
     )
     be.set_defaults(func=cmd_bench)
     return p

@@ -24,8 +24,15 @@ def free_port() -> int:
 
 
 class LocalFleet:
-    def __init__(self, env: dict[str, str], log_dir: Path, workers: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        workers: list[str] | None = None,
+        replicas: dict[str, int] | None = None,
+    ) -> None:
         self.workers = workers or load_topology(1).order()
+        self.replicas = replicas or {}  # worker -> processes (each its own instance and state)
         self.env = {**os.environ, **env}
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -34,11 +41,20 @@ class LocalFleet:
 
     def start(self) -> None:
         for worker in self.workers:
-            log = (self.log_dir / f"{worker}.log").open("wb")
-            self.ports[worker] = free_port()
-            self.procs[worker] = subprocess.Popen(
+            for i in range(self.replicas.get(worker, 1)):
+                self._start(worker, f"{worker}-{i + 1}" if i else worker)
+
+    def _start(self, worker: str, name: str) -> None:
+        env = {**self.env, "REGIME_FLEET_RUNTIME__HTTP_PORT": str(self.ports.setdefault(name, free_port()))}
+        if name != worker:
+            env["REGIME_FLEET_RUNTIME__INSTANCE_ID"] = name
+            env["REGIME_FLEET_RUNTIME__STATE_DIR"] = (
+                f"{self.env.get('REGIME_FLEET_RUNTIME__STATE_DIR', 'state')}/{name}"
+            )
+        with (self.log_dir / f"{name}.log").open("wb") as log:
+            self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "workers.cli.main", "run", worker],
-                env={**self.env, "REGIME_FLEET_RUNTIME__HTTP_PORT": str(self.ports[worker])},
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
