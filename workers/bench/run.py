@@ -73,9 +73,7 @@ class Plan:
         if args.quick:
             return cls(events=50_000, fixed=(5_000,), seconds=15, scale_out_s=0)
         seconds = float(os.environ.get("BENCH_SECONDS", "60"))
-        return cls(
-            events=args.events, fixed=(1_000, 5_000, 10_000), seconds=seconds, burst=100_000, scale_out_s=30
-        )
+        return cls(events=args.events, fixed=(1_000, 5_000, 10_000), seconds=seconds, scale_out_s=30)
 
 
 def run_bench(args: argparse.Namespace) -> int:
