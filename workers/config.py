@@ -71,7 +71,7 @@ class KafkaSettings(BaseModel):
 class RuntimeSettings(BaseModel):
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     commit_interval_ms: int = Field(
-        100, ge=0, description="Longest a checkpoint stays open while input keeps arriving."
+        50, ge=0, description="Longest a checkpoint stays open while input keeps arriving."
     )
     commit_idle_ms: int = Field(
         10, ge=0, description="Commit once no input has arrived for this long (0: only at the interval)."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,15 +88,15 @@ def read_all(
         consumer.close()
 
 
-def record_of(msg: Message, topic: str) -> Record:
-    """A consumed message as a Record (value not yet decoded), original bytes kept."""
+def record_of(msg: Message, topic: str, value: Mapping[str, Any] | None = None) -> Record:
+    """A consumed message as a Record (with its decoded value, if given), original bytes kept."""
     raw_key, raw_headers = msg.key(), msg.headers() or []
     return Record(
         topic,
         msg.partition(),
         msg.offset(),
         raw_key.decode("utf-8", "replace") if raw_key is not None else None,
-        {},
+        {} if value is None else value,
         header_map(raw_headers),
         msg.value() or b"",
         msg.timestamp()[1],

@@ -5,7 +5,6 @@ assigned partitions in assignment.py.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import signal
@@ -297,17 +296,17 @@ class Worker:
         """The message as a decoded Record, the reason it does not decode, or None (an event)."""
         if msg.error() is not None:
             return None
-        record = record_of(msg, self._topic_names.get(msg.topic(), msg.topic()))
-        schema = self.topology.topics[record.topic].value_schema
+        topic = self._topic_names.get(msg.topic(), msg.topic())
+        schema = self.topology.topics[topic].value_schema
         if not schema:
-            return record
+            return record_of(msg, topic)
         try:
             value = self.serde.decode(
-                schema, record.raw, topic=record.topic, partition=record.partition, offset=record.offset
+                schema, msg.value() or b"", topic=topic, partition=msg.partition(), offset=msg.offset()
             )
         except DecodeError as exc:
             return exc
-        return dataclasses.replace(record, value=value)
+        return record_of(msg, topic, value)
 
     def _look_ahead(self, records: list[Record]) -> None:
         """Let the core prepare the batch (it must not change any outcome): never fatal."""
