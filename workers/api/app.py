@@ -10,7 +10,6 @@ process exits 0.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from workers.config import ConfigError, FleetSettings
 from workers.contracts import Serde
 from workers.runtime.health import WorkerStatus
+from workers.runtime.memory import freeze_start_up
 from workers.runtime.observability import get_logger
 from workers.topics import ENRICHED, EVENTS
 from workers.topology import Topology
@@ -247,11 +247,7 @@ class ApiWorker:
 
     def run(self) -> int:
         self.svc.log.info("api_starting", lifecycle="init", port=self.server.config.port)
-        # Request latency: what is alive after start-up is never collected again, and young
-        # collections run less often (full collections cost 10+ ms pauses otherwise).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 50, 50)
+        freeze_start_up()  # request latency: full collections cost 10+ ms pauses otherwise
         self.server.run()
         self.svc.status.set_lifecycle("stopped")
         self.svc.log.info("api_stopped", lifecycle="stopped")

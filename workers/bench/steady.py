@@ -201,7 +201,9 @@ class Steady:
             "peak_lag": max(total_lag, default=None),
             "end_lag": total_lag[-1] if total_lag else None,
             "end_lag_by_group": lags[-1] if lags else {},
-            "peak_rss_mb": {k: max(r[k] for r in rss) for k in rss[0]} if rss else {},
+            "peak_rss_mb": _peak(rss),
+            # The same over the window's second half: equal to the peak when memory has levelled off.
+            "peak_rss_mb_second_half": _peak(rss[len(rss) // 2 :]),
             "cpu_s_per_1000": {k: round((cpu[k] - cpu_before[k]) / len(records) * 1000, 4) for k in cpu},
         }
         return found
@@ -277,6 +279,15 @@ def run_windows(steady: Steady, offered: Offered, fixed: list[Window], seconds: 
     print(f"(c) the maximum: {top.rate} events/s for {seconds:.0f} s...", flush=True)
     out["max"] = steady.window(top, offered)
     out["max"]["sustained"] = _bounded(out["max"], top.rate)
+    if not out["max"]["sustained"]:
+        # The estimate was high: 0.9 x what the fleet processed while the lag grew, once.
+        out["max_high"] = out.pop("max")
+        processed = top.rate - (out["max_high"]["end_lag"] or 0) / seconds
+        steady.drain()
+        top = Window("max", int(0.9 * processed) // 100 * 100, seconds)
+        print(f"(c) the lag grew; the maximum again: {top.rate} events/s for {seconds:.0f} s...", flush=True)
+        out["max"] = steady.window(top, offered)
+        out["max"]["sustained"] = _bounded(out["max"], top.rate)
     over = Window("overload", int(1.5 * top.rate), seconds)
     print(f"(c) overload: {over.rate} events/s for {seconds:.0f} s, then the drain...", flush=True)
     out["overload"] = steady.window(over, offered)
@@ -312,6 +323,10 @@ def capacity(steady: Steady, offered: Offered, seconds: float) -> float:
 def _bounded(found: dict[str, Any], rate: int) -> bool:
     """The lag at the end of the window is under two seconds of input."""
     return found["end_lag"] is not None and found["end_lag"] <= 2 * rate
+
+
+def _peak(rss: list[dict[str, float]]) -> dict[str, float]:
+    return {k: max(r[k] for r in rss) for k in rss[0]} if rss else {}
 
 
 def _pct(values: np.ndarray, q: int) -> float | None:

@@ -29,6 +29,9 @@ def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[s
         "max.poll.interval.ms": rt.max_poll_interval_ms,
         "session.timeout.ms": rt.session_timeout_ms,
         "fetch.wait.max.ms": 25,
+        # Prefetched records a consumer may hold: under overload this, not the backlog, bounds
+        # a worker's memory (librdkafka's default is 64 MiB).
+        "queued.max.messages.kbytes": 16384,
         # End-of-partition events let a worker commit past trailing transaction markers.
         "enable.partition.eof": True,
         **extra,

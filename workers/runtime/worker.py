@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from workers.runtime.assignment import Assignment
 from workers.runtime.checkpoint import PRODUCER_MAX_BYTES, Checkpoint, Failure, StuckCall
 from workers.runtime.fleet_config import record_config
 from workers.runtime.health import WorkerStatus, serve
+from workers.runtime.memory import freeze_start_up
 from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.pauses import PauseControl
 from workers.runtime.reader import record_of
@@ -99,6 +101,7 @@ class Worker:
         self.log.info("worker_starting", lifecycle="init", http_port=server.server_address[1])
         try:
             self._start()
+            freeze_start_up()
             self.status.set_lifecycle("running")
             self.log.info("worker_running", lifecycle="running", inputs=list(self.spec.inputs))
             while not self._stopping:
@@ -242,9 +245,7 @@ class Worker:
             started = time.perf_counter()
             decoded = [self._decode(msg) for msg in msgs]
             self._look_ahead([d for d in decoded if isinstance(d, Record)])
-            for msg, item in zip(msgs, decoded, strict=True):
-                if not self._guarded(functools.partial(self._handle, msg, item)):
-                    break  # the checkpoint was aborted: the rest is read again after the re-open
+            self._guarded(functools.partial(self._handle_batch, msgs, decoded))
             self.metrics.batch_size.labels(self.processor.name).observe(len(msgs))
             self.metrics.batch_seconds.labels(self.processor.name).observe(time.perf_counter() - started)
         self._guarded(self._punctuate)
@@ -315,6 +316,21 @@ class Worker:
         except Exception as exc:
             self.log.warning("look_ahead_failed", error=f"{type(exc).__name__}: {exc}")
 
+    def _handle_batch(self, msgs: list[Message], decoded: list[Record | DecodeError | None]) -> bool:
+        """Process a batch in order; False (the rest is read again after the re-open) once the
+        checkpoint had to be aborted."""
+        consumed: Counter[str] = Counter()
+        try:
+            for msg, item in zip(msgs, decoded, strict=True):
+                if item is not None:  # None: a consumer event, not a record
+                    consumed[msg.topic()] += 1
+                if not self._handle(msg, item):
+                    return False
+            return True
+        finally:
+            for topic, n in consumed.items():
+                self.checkpoint.counter(self.metrics.consumed, self._topic_names.get(topic, topic)).inc(n)
+
     def _handle(self, msg: Message, decoded: Record | DecodeError | None) -> bool:
         """Process one message; False when the checkpoint had to be aborted."""
         err = msg.error()
@@ -325,7 +341,6 @@ class Worker:
             if isinstance(decoded, Record)
             else record_of(msg, self._topic_names.get(msg.topic(), msg.topic()))
         )
-        self.checkpoint.counter(self.metrics.consumed, record.topic).inc()
         if isinstance(decoded, DecodeError):
             self._dead_letter(record, decoded.code, str(decoded))
         elif not self._process(record):
