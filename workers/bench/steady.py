@@ -12,6 +12,7 @@ exactly once.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ import numpy as np
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from workers.broker.local import LocalBroker
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.demo.data import synthetic_intraday
@@ -122,6 +124,7 @@ class Steady:
         self._producer = Producer({**clients.producer_config(settings, None), "linger.ms": 1})
         self._stop = threading.Event()
         self.started = time.time()
+        self.broker_pid = local_broker_pid(settings)
         self._lag_consumers = {
             w: Consumer(clients.consumer_config(settings, settings.group(w))) for w in fleet.workers
         }
@@ -186,11 +189,11 @@ class Steady:
     def window(self, w: Window, offered: Offered) -> dict[str, Any]:
         count = int(w.rate * w.seconds) if w.rate else int(w.seconds)
         records = offered.take(count)
-        cpu_before = cpu_seconds(self.fleet)
+        cpu_before = cpu_seconds(self.fleet, self.broker_pid)
         start = time.time()
         elapsed = self.offer(records, w.rate)
         end = time.time()
-        cpu = cpu_seconds(self.fleet)
+        cpu = cpu_seconds(self.fleet, self.broker_pid)
         lags, rss = self.samples.between(start, end + 0.5)
         total_lag = [sum(v.values()) for v in lags]
         found: dict[str, Any] = {
@@ -202,9 +205,11 @@ class Steady:
             "end_lag": total_lag[-1] if total_lag else None,
             "end_lag_by_group": lags[-1] if lags else {},
             "peak_rss_mb": _peak(rss),
-            # The same over the window's second half: equal to the peak when memory has levelled off.
-            "peak_rss_mb_second_half": _peak(rss[len(rss) // 2 :]),
+            # The peak in each quarter of the window: flat when memory has levelled off.
+            "rss_mb_by_quarter": [_peak(rss[i * len(rss) // 4 : (i + 1) * len(rss) // 4]) for i in range(4)],
             "cpu_s_per_1000": {k: round((cpu[k] - cpu_before[k]) / len(records) * 1000, 4) for k in cpu},
+            # CPU seconds per second of everything measured: 2.0 is both cores busy.
+            "cores_busy": round(sum(cpu[k] - cpu_before[k] for k in cpu) / elapsed, 2),
         }
         return found
 
@@ -268,30 +273,33 @@ def steady_fleet(
 def run_windows(steady: Steady, offered: Offered, fixed: list[Window], seconds: float) -> dict[str, Any]:
     """The fixed rates, the capacity, the maximum, overload, the drain; and the loss check."""
     out: dict[str, Any] = {}
-    for w in fixed:
-        print(f"(c) {w.rate} events/s for {w.seconds:.0f} s...", flush=True)
-        out[w.name] = steady.window(w, offered)
-    probe_s = min(10.0, seconds / 2)
-    print(f"(c) capacity: {CAPACITY_OFFER} events/s offered for {probe_s:.0f} s...", flush=True)
-    out["capacity_events_per_s"] = round(capacity(steady, offered, probe_s))
-    steady.drain()
-    top = Window("max", int(0.9 * out["capacity_events_per_s"]) // 100 * 100, seconds)
-    print(f"(c) the maximum: {top.rate} events/s for {seconds:.0f} s...", flush=True)
-    out["max"] = steady.window(top, offered)
-    out["max"]["sustained"] = _bounded(out["max"], top.rate)
-    if not out["max"]["sustained"]:
-        # The estimate was high: 0.9 x what the fleet processed while the lag grew, once.
-        out["max_high"] = out.pop("max")
-        processed = top.rate - (out["max_high"]["end_lag"] or 0) / seconds
+    with quiet_collector():
+        for w in fixed:
+            print(f"(c) {w.rate} events/s for {w.seconds:.0f} s...", flush=True)
+            out[w.name] = steady.window(w, offered)
+        probe_s = min(10.0, seconds / 2)
+        print(f"(c) capacity: {CAPACITY_OFFER} events/s offered for {probe_s:.0f} s...", flush=True)
+        out["capacity_events_per_s"] = round(capacity(steady, offered, probe_s))
         steady.drain()
-        top = Window("max", int(0.9 * processed) // 100 * 100, seconds)
-        print(f"(c) the lag grew; the maximum again: {top.rate} events/s for {seconds:.0f} s...", flush=True)
+        top = Window("max", int(0.9 * out["capacity_events_per_s"]) // 100 * 100, seconds)
+        print(f"(c) the maximum: {top.rate} events/s for {seconds:.0f} s...", flush=True)
         out["max"] = steady.window(top, offered)
         out["max"]["sustained"] = _bounded(out["max"], top.rate)
-    over = Window("overload", int(1.5 * top.rate), seconds)
-    print(f"(c) overload: {over.rate} events/s for {seconds:.0f} s, then the drain...", flush=True)
-    out["overload"] = steady.window(over, offered)
-    out["overload"]["drain_s"] = round(steady.drain(), 1)
+        if not out["max"]["sustained"]:
+            # The estimate was high: 0.9 x what the fleet processed while the lag grew, once.
+            out["max_high"] = out.pop("max")
+            processed = top.rate - (out["max_high"]["end_lag"] or 0) / seconds
+            steady.drain()
+            top = Window("max", int(0.9 * processed) // 100 * 100, seconds)
+            print(
+                f"(c) the lag grew; the maximum again: {top.rate} events/s for {seconds:.0f} s...", flush=True
+            )
+            out["max"] = steady.window(top, offered)
+            out["max"]["sustained"] = _bounded(out["max"], top.rate)
+        over = Window("overload", int(1.5 * top.rate), seconds)
+        print(f"(c) overload: {over.rate} events/s for {seconds:.0f} s, then the drain...", flush=True)
+        out["overload"] = steady.window(over, offered)
+        out["overload"]["drain_s"] = round(steady.drain(), 1)
     time.sleep(3)  # the last runs' events reach the probe
     for found in out.values():
         if isinstance(found, dict) and "sent" in found:
@@ -303,6 +311,19 @@ def run_windows(steady: Steady, offered: Offered, fixed: list[Window], seconds: 
     out["runs_distinct"] = len(set(received))
     out["lost_or_duplicated"] = expected != len(received) or len(received) != len(set(received))
     return out
+
+
+@contextmanager
+def quiet_collector() -> Iterator[None]:
+    """No garbage collection in the bench process while it measures: a full collection over
+    millions of pre-encoded records would stall the load and the probe for 100+ ms, and count
+    as fleet latency. The records form no cycles; collection resumes afterwards."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def capacity(steady: Steady, offered: Offered, seconds: float) -> float:
@@ -336,13 +357,27 @@ def _pct(values: np.ndarray, q: int) -> float | None:
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(fleet: LocalFleet) -> dict[str, float]:
-    """User + system CPU seconds of each worker process so far."""
+def cpu_seconds(fleet: LocalFleet, broker: int | None) -> dict[str, float]:
+    """User + system CPU seconds so far of each worker process, the local broker (when there is
+    one) and this process (the load, the probe and the samplers)."""
+    pids = {worker: proc.pid for worker, proc in fleet.procs.items()}
+    if broker is not None:
+        pids["broker"] = broker
     out = {}
-    for worker, proc in fleet.procs.items():
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        out[worker] = (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+    for name, pid in pids.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[name] = (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+    own = os.times()
+    out["bench"] = own.user + own.system
     return out
+
+
+def local_broker_pid(settings: FleetSettings) -> int | None:
+    """The pid of `regime-fleet broker up` serving the bootstrap address, if that is where it runs."""
+    host, _, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        return None
+    return LocalBroker(port=int(port)).running_pid()
 
 
 def rss_mb(pid: int) -> float:
