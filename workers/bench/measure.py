@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
@@ -101,7 +100,7 @@ def raw_copy(settings: FleetSettings, source: str, target: str, expected: int) -
 
 
 class LatencyProbe:
-    """Produces raw events at a fixed rate and measures produce -> regime.events per run."""
+    """Measures produce -> regime.events per run: `sent` is filled by the load generator."""
 
     def __init__(self, settings: FleetSettings, partitions: int) -> None:
         self.settings = settings
@@ -111,22 +110,6 @@ class LatencyProbe:
         self.run_ids: list[str] = []  # every EngineRunStarted seen, duplicates included
         self.received = 0
         self._stop = threading.Event()
-
-    def produce_at(self, events: list[dict[str, Any]], rate: int) -> float:
-        serde = Serde()
-        producer = Producer(clients.producer_config(self.settings, None))
-        topic = self.settings.topic("market.raw")
-        started = time.monotonic()
-        for i, e in enumerate(events):
-            due = started + i / rate
-            while (delay := due - time.monotonic()) > 0:
-                producer.poll(min(delay, 0.01))
-            now = time.time()
-            self.sent[e["symbol"]].append((e["event_ts_ms"], now))
-            producer.produce(topic, serde.encode("RawMarketEvent", e), e["symbol"].encode())
-            producer.poll(0)
-        producer.flush(30)
-        return time.monotonic() - started
 
     def listen(self) -> threading.Thread:
         def loop() -> None:

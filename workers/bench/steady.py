@@ -132,24 +132,25 @@ class Steady:
     # -- load ---------------------------------------------------------------------------
 
     def offer(self, records: list[tuple[str, int, bytes]], rate: int) -> float:
-        """Produce at `rate` events/s (0: as fast as possible); seconds it took."""
+        """Produce at `rate` events/s (0: as fast as possible); seconds it took. Whatever is due
+        is produced at once, then the generator sleeps at least a millisecond (librdkafka's poll
+        rounds its timeout down to whole milliseconds: shorter waits would spin a core)."""
         topic = self.settings.topic("market.raw")
         producer, sent = self._producer, self.probe.sent
         started = time.monotonic()
-        for i, (symbol, ts, value) in enumerate(records):
-            if rate:
-                due = started + i / rate
-                while (delay := due - time.monotonic()) > 0:
-                    producer.poll(min(delay, 0.005))
-            sent[symbol].append((ts, time.time()))
-            while True:
-                try:
-                    producer.produce(topic, value, symbol.encode())
-                    break
-                except BufferError:
-                    producer.poll(0.01)
-            if i % 1000 == 0:
-                producer.poll(0)
+        i, n = 0, len(records)
+        while i < n:
+            due = n if not rate else min(n, int((time.monotonic() - started) * rate) + 1)
+            for symbol, ts, value in records[i:due]:
+                sent[symbol].append((ts, time.time()))
+                while True:
+                    try:
+                        producer.produce(topic, value, symbol.encode())
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+            i = due
+            producer.poll(max(0.001, started + i / rate - time.monotonic()) if rate and i < n else 0)
         producer.flush(30)
         return time.monotonic() - started
 

@@ -337,7 +337,9 @@ def parser() -> argparse.ArgumentParser:
     be = sub.add_parser("bench", help="throughput and latency against the broker (writes bench/results/)")
     be.add_argument("--events", type=int, default=200_000, help="records for (a) and (b)")
     be.add_argument(
-        "--quick", action="store_true", help="about a minute: smaller (a) and (b), one rate, 15 s windows"
+        "--quick",
+        action="store_true",
+        help="about a minute and a half: smaller (a) and (b), one rate, 15 s windows, no (l)",
     )
     be.add_argument("--all", action="store_true", help="also (d)-(j) and the api")
     be.add_argument(
