@@ -22,7 +22,7 @@ from workers.config import load_settings
 from workers.contracts import Serde
 from workers.contracts.json_form import dumps
 from workers.demo.data import synthetic_intraday
-from workers.demo.fleet import LocalFleet
+from workers.demo.fleet import LocalFleet, group_lag
 from workers.ingest.app import build as build_ingest
 from workers.replay.engine_runs import replay_engine_runs
 from workers.runtime.admin import delete_topics, ensure_topics
@@ -186,6 +186,9 @@ def _replay_and_state(root: Path, stamp: str) -> dict[str, Any]:
             [(e["symbol"].encode(), serde.encode("RawMarketEvent", e)) for e in events],
         )
         live_s = wait_for(settings, "regime.events", PARTITIONS, 2 * (runs - SYMBOLS), 900)
+        deadline = time.monotonic() + 60
+        while any(group_lag(settings, topology).values()) and time.monotonic() < deadline:
+            time.sleep(1)  # every planned run published: the replay compares all of them
         results["worker_exit_codes"] = fleet.stop()
         replay = replay_engine_runs(settings)
         results["replay_runs_per_s"] = replay.runs / replay.seconds
@@ -193,6 +196,8 @@ def _replay_and_state(root: Path, stamp: str) -> dict[str, Any]:
         results["live_runs_per_s"] = (runs - SYMBOLS) / live_s
         results["replay_live_ratio"] = results["replay_runs_per_s"] / results["live_runs_per_s"]
         results["replay_matched"] = replay.ok
+        if not replay.ok:
+            results["replay_report"] = replay.as_dict()
     finally:
         fleet.stop()
         delete_topics(settings, [settings.topic(t) for t in topology.topics])
