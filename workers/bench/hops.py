@@ -156,7 +156,7 @@ def _summary(ms: np.ndarray, slow: np.ndarray) -> dict[str, float]:
 
 
 def print_breakdown(rate: int, found: dict[str, Any]) -> None:
-    print(f"(k) where the time goes at {rate}/s ({found.get('traced', 0)} runs traced):")
+    print(f"(c) where the time goes at {rate}/s ({found.get('traced', 0)} runs traced):")
     print(f"    the slowest 1 % began at {found.get('slowest_at_s')} s")
     for name, value in found.items():
         if isinstance(value, dict):
