@@ -14,6 +14,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from workers.config import FleetSettings
 from workers.contracts import ContractError, Serde
 from workers.runtime import clients
+from workers.runtime.reader import take
 
 from .streams import BY_TOPIC, Position, Published, Slot, published
 
@@ -101,9 +102,7 @@ class Tail:
                 [TopicPartition(name, p, self._next.get(p, OFFSET_BEGINNING)) for p in self.partitions]
             )
             while not self._stop.is_set():
-                # consume(n, t) waits for n records or t: wait for one, then take what is there.
-                first = consumer.poll(0.1)
-                msgs = [] if first is None else [first, *consumer.consume(499, 0)]
+                msgs = take(consumer, 500, 0.1)
                 batch: Batch = []
                 for msg in msgs:
                     if msg.error() is not None:

@@ -22,6 +22,8 @@ from workers.demo.data import synthetic_intraday
 from workers.demo.fleet import LocalFleet, free_port
 from workers.runtime import clients
 
+from .fresh import fleet_env, fresh_topics
+
 TOKEN = "bench-token"
 SSE_CLIENTS = 200
 
@@ -180,13 +182,8 @@ def _regime_event(i: int) -> dict[str, Any]:
     }
 
 
-def run_api_only(fresh: Any, fleet_env: Any, root: Path, stamp: str, events: int = 40_000) -> dict[str, Any]:
+def run_api_only(root: Path, stamp: str, events: int = 40_000) -> dict[str, Any]:
     """`regime-fleet bench --only api`: (f) alone, on topics of its own."""
-    from workers.runtime.admin import delete_topics
-
-    settings, topology = fresh(f"bench{stamp}f.", root)
-    try:
+    with fresh_topics(f"bench{stamp}f.", root) as (settings, _topology):
         print("(f) api: admission batched and single, SSE fan-out to 200 clients...", flush=True)
         return api_bench(fleet_env(settings.topic_prefix, root), root, settings, events, free_port())
-    finally:
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])

@@ -18,8 +18,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.runtime import clients
-
-from .measure import take
+from workers.runtime.reader import take
 
 TOPICS = ("market.raw", "market.buffer", "engine.runs", "engine.results", "regime.events")
 # (name, start, end): each component is end - start over the traced chain's stamps.

@@ -8,17 +8,12 @@ import time
 import uuid
 from collections import defaultdict
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.runtime import clients
-
-
-def take(consumer: Consumer, n: int, timeout: float) -> list[Message]:
-    """What is fetched, at once; else wait for the first record (never for a batch to fill)."""
-    msgs: list[Message] = consumer.consume(n, 0) or consumer.consume(1, timeout)
-    return msgs
+from workers.runtime.reader import take
 
 
 def wait_for(

@@ -18,45 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from workers.cli.jsonio import produce_lines
-from workers.config import load_settings
 from workers.contracts import Serde
 from workers.contracts.json_form import dumps
 from workers.demo.data import synthetic_intraday
-from workers.demo.fleet import LocalFleet, group_lag
+from workers.demo.fleet import GroupLag, LocalFleet
 from workers.ingest.app import build as build_ingest
 from workers.replay.engine_runs import replay_engine_runs
-from workers.runtime.admin import delete_topics, ensure_topics
 from workers.topics import EVENTS
-from workers.topology import load_topology
 
 from .api import run_api_only
 from .enricher import in_process_latency, worker_throughput
+from .fresh import PARTITIONS, fleet_env, fresh_topics
 from .measure import produce_encoded, raw_copy, wait_for
 from .state import mode_throughput, restore_times
 from .steady import Offered, Window, capacity, checkpoints, run_windows, steady_fleet
 from .training import labeler_throughput, training_time
 
-PARTITIONS = 2
 SYMBOLS = 20
-INTERVAL_MS = 60_000
-
-
-def _fleet_env(prefix: str, root: Path, *, partitions: int = PARTITIONS) -> dict[str, str]:
-    return {
-        "REGIME_FLEET_TOPIC_PREFIX": prefix,
-        "REGIME_FLEET_PARTITIONS": str(partitions),
-        "REGIME_FLEET_SCHEDULER__INTERVAL_MS": str(INTERVAL_MS),
-        "REGIME_FLEET_RUNTIME__STATE_DIR": str(root / prefix / "state"),
-        "REGIME_FLEET_LOG_LEVEL": "WARNING",
-    }
-
-
-def _fresh(prefix: str, root: Path, *, partitions: int = PARTITIONS) -> Any:
-    os.environ.update(_fleet_env(prefix, root, partitions=partitions))
-    settings = load_settings()
-    topology = load_topology(settings.partitions)
-    ensure_topics(settings, topology)
-    return settings, topology
 
 
 @dataclass(frozen=True)
@@ -91,7 +69,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "replay": lambda: _replay_and_state(root, stamp),
         "enricher": lambda: _enricher(root, stamp),
         "training": lambda: _training(root, stamp),
-        "api": lambda: run_api_only(_fresh, _fleet_env, root, stamp),
+        "api": lambda: run_api_only(root, stamp),
     }
     chosen = [args.only] if args.only else list(parts) if args.all else ["ingest", "steady", "scale-out"]
     for name in chosen:
@@ -107,15 +85,11 @@ def _ingest(root: Path, stamp: str, n_events: int) -> dict[str, Any]:
     lines = [dumps(e) for e in events]
     n = len(events)
     results: dict[str, Any] = {"events": n}
-    settings, topology = _fresh(f"bench{stamp}a.", root)
-    try:
+    with fresh_topics(f"bench{stamp}a.", root) as (settings, topology):
         produce_lines(settings, topology, "market.raw", lines)
         print(f"(a) raw consume->produce copy of {n} records...", flush=True)
         results["raw_copy_events_per_s"] = n / raw_copy(settings, "market.raw", "market.buffer", n)
-    finally:
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])
-    settings, topology = _fresh(f"bench{stamp}b.", root)
-    try:
+    with fresh_topics(f"bench{stamp}b.", root) as (settings, topology):
         produce_lines(settings, topology, "market.raw", lines)
         print(f"(b) ingest worker on {n} records...", flush=True)
         worker = build_ingest(settings, topology)
@@ -129,8 +103,6 @@ def _ingest(root: Path, stamp: str, n_events: int) -> dict[str, Any]:
         waiter.start()
         worker.run()
         waiter.join()
-    finally:
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])
     results["ingest_events_per_s"] = n / done["s"]
     results["ingest_raw_ratio"] = results["ingest_events_per_s"] / results["raw_copy_events_per_s"]
     return results
@@ -141,7 +113,7 @@ def _steady(root: Path, stamp: str, plan: Plan) -> dict[str, Any]:
     windows = [Window(f"rate_{r}", r, plan.seconds) for r in plan.fixed]
     offered = Offered()
     trace = os.environ.get("BENCH_TRACE") == "1"
-    with steady_fleet(_fresh, _fleet_env, root, f"bench{stamp}c.", trace=trace) as steady:
+    with steady_fleet(root, f"bench{stamp}c.", trace=trace) as steady:
         found = run_windows(steady, offered, windows, plan.seconds)
         found["checkpoints"] = checkpoints(steady.fleet, time.time() - steady.started)
     return {
@@ -159,7 +131,7 @@ def _scale_out(root: Path, stamp: str, plan: Plan, results: dict[str, Any]) -> d
         offered = Offered(seed=replicas)
         print(f"(l) capacity, 6 partitions, {replicas} x {busiest}...", flush=True)
         with steady_fleet(
-            _fresh, _fleet_env, root, f"bench{stamp}l{replicas}.", partitions=6, replicas={busiest: replicas}
+            root, f"bench{stamp}l{replicas}.", partitions=6, replicas={busiest: replicas}
         ) as steady:
             found[f"events_per_s_{replicas}"] = round(capacity(steady, offered, plan.scale_out_s))
     found["ratio"] = round(found["events_per_s_2"] / max(found["events_per_s_1"], 1), 2)
@@ -171,43 +143,41 @@ def _replay_and_state(root: Path, stamp: str) -> dict[str, Any]:
     events = synthetic_intraday(SYMBOLS, 40_000 // SYMBOLS, snapshot_every=60)
     serde = Serde()
     results: dict[str, Any] = {}
-    settings, topology = _fresh(f"bench{stamp}d.", root)
-    fleet = LocalFleet(
-        _fleet_env(settings.topic_prefix, root), root / settings.topic_prefix, topology.upstream(EVENTS)
-    )
-    fleet.start()
-    try:
-        time.sleep(8)  # group joins
-        runs = sum(1 for e in events if e["kind"] == "SNAPSHOT_INPUTS")
-        print(f"(d) {len(events)} events through the fleet, then the replay of their runs...", flush=True)
-        produce_encoded(
-            settings,
-            "market.raw",
-            [(e["symbol"].encode(), serde.encode("RawMarketEvent", e)) for e in events],
+    with fresh_topics(f"bench{stamp}d.", root) as (settings, topology):
+        fleet = LocalFleet(
+            fleet_env(settings.topic_prefix, root), root / settings.topic_prefix, topology.upstream(EVENTS)
         )
-        live_s = wait_for(settings, "regime.events", PARTITIONS, 2 * (runs - SYMBOLS), 900)
-        deadline = time.monotonic() + 60
-        while any(group_lag(settings, topology).values()) and time.monotonic() < deadline:
-            time.sleep(1)  # every planned run published: the replay compares all of them
-        results["worker_exit_codes"] = fleet.stop()
-        replay = replay_engine_runs(settings)
-        results["replay_runs_per_s"] = replay.runs / replay.seconds
-        results["replay_events_per_s"] = replay.events / replay.seconds
-        results["live_runs_per_s"] = (runs - SYMBOLS) / live_s
-        results["replay_live_ratio"] = results["replay_runs_per_s"] / results["live_runs_per_s"]
-        results["replay_matched"] = replay.ok
-        if not replay.ok:
-            results["replay_report"] = replay.as_dict()
-    finally:
-        fleet.stop()
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+        fleet.start()
+        try:
+            time.sleep(8)  # group joins
+            runs = sum(1 for e in events if e["kind"] == "SNAPSHOT_INPUTS")
+            print(f"(d) {len(events)} events through the fleet, then the replay of their runs...", flush=True)
+            produce_encoded(
+                settings,
+                "market.raw",
+                [(e["symbol"].encode(), serde.encode("RawMarketEvent", e)) for e in events],
+            )
+            live_s = wait_for(settings, "regime.events", PARTITIONS, 2 * (runs - SYMBOLS), 900)
+            lag = GroupLag(settings, topology, fleet.workers)
+            try:
+                lag.wait_drained(60)  # every planned run published: the replay compares all of them
+            finally:
+                lag.close()
+            results["worker_exit_codes"] = fleet.stop()
+            replay = replay_engine_runs(settings)
+        finally:
+            fleet.stop()
+    results["replay_runs_per_s"] = replay.runs / replay.seconds
+    results["replay_events_per_s"] = replay.events / replay.seconds
+    results["live_runs_per_s"] = (runs - SYMBOLS) / live_s
+    results["replay_live_ratio"] = results["replay_runs_per_s"] / results["live_runs_per_s"]
+    results["replay_matched"] = replay.ok
+    if not replay.ok:
+        results["replay_report"] = replay.as_dict()
     print("(e) state: restore of 10,000 symbols, hysteresis vs truth...", flush=True)
-    settings, topology = _fresh(f"bench{stamp}e.", root)
-    try:
+    with fresh_topics(f"bench{stamp}e.", root) as (settings, _topology):
         results.update(restore_times(settings))
         results.update(mode_throughput(settings))
-    finally:
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])
     return results
 
 
@@ -242,15 +212,12 @@ def _training(root: Path, stamp: str) -> dict[str, Any]:
 def _on_fresh_topics(
     root: Path, prefix: str, parts: list[tuple[str, Callable[[Any, Any], dict[str, Any]]]]
 ) -> dict[str, Any]:
-    """Each part in turn on one fresh set of topics, deleted afterwards; what they found."""
-    settings, topology = _fresh(prefix, root)
+    """Each part in turn on one fresh set of topics; what they found."""
     found: dict[str, Any] = {}
-    try:
+    with fresh_topics(prefix, root) as (settings, topology):
         for title, measure in parts:
             print(f"{title}...", flush=True)
             found.update(measure(settings, topology))
-    finally:
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])
     return found
 
 

@@ -17,31 +17,30 @@ import os
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from workers.broker.local import LocalBroker
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.demo.data import synthetic_intraday
-from workers.demo.fleet import LocalFleet
+from workers.demo.fleet import GroupLag, LocalFleet
 from workers.runtime import clients
-from workers.runtime.admin import delete_topics
 from workers.topics import EVENTS
 from workers.topology import Topology
 
+from .fresh import INTERVAL_MS, PARTITIONS, fleet_env, fresh_topics
 from .hops import HopTracer, print_breakdown
 from .measure import LatencyProbe
 
 SYMBOLS = 20
-INTERVAL_MS = 60_000  # the scheduler's boundary interval in the bench (_fleet_env)
 SETTLE_S = 5.0  # the start of each window is left out: the previous rate's queue drains
 SAMPLE_S = 2.0
 CAPACITY_OFFER = 40_000  # events/s offered to find the capacity: more than the fleet takes
@@ -125,9 +124,7 @@ class Steady:
         self._stop = threading.Event()
         self.started = time.time()
         self.broker_pid = local_broker_pid(settings)
-        self._lag_consumers = {
-            w: Consumer(clients.consumer_config(settings, settings.group(w))) for w in fleet.workers
-        }
+        self.lag = GroupLag(settings, topology, fleet.workers)
 
     # -- load ---------------------------------------------------------------------------
 
@@ -161,29 +158,14 @@ class Steady:
             while not self._stop.wait(SAMPLE_S):
                 now = time.time()
                 with contextlib.suppress(KafkaException):  # a slow broker answer: skip this sample
-                    self.samples.lag.append((now, self.lag()))
+                    self.samples.lag.append((now, self.lag.measure()))
                 self.samples.rss.append((now, {w: rss_mb(p.pid) for w, p in self.fleet.procs.items()}))
 
         threading.Thread(target=loop, name="bench-samples", daemon=True).start()
 
-    def lag(self) -> dict[str, int]:
-        """Records each worker's group has yet to process on its inputs."""
-        out = {}
-        for worker, consumer in self._lag_consumers.items():
-            total = 0
-            for t in self.topology.worker(worker).inputs:
-                topic = self.settings.topic(t)
-                parts = [TopicPartition(topic, p) for p in range(self.settings.partitions)]
-                for tp in consumer.committed(parts, timeout=5):
-                    _low, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-                    total += max(0, high - max(tp.offset, 0))
-            out[worker] = total
-        return out
-
     def close(self) -> None:
         self._stop.set()
-        for consumer in self._lag_consumers.values():
-            consumer.close()
+        self.lag.close()
 
     # -- one window ---------------------------------------------------------------------
 
@@ -226,49 +208,40 @@ class Steady:
             print_breakdown(found["offered_per_s"] or 0, found["hops"])
 
     def drain(self, timeout_s: float = 180) -> float:
-        """Seconds until every group has caught up (its committed offsets at the end)."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout_s:
-            if sum(self.lag().values()) == 0:
-                return time.monotonic() - started
-            time.sleep(0.5)
-        raise TimeoutError(f"the fleet had not drained after {timeout_s:.0f} s")
+        return self.lag.wait_drained(timeout_s)
 
 
 @contextmanager
 def steady_fleet(
-    fresh: Callable[..., Any],
-    fleet_env: Callable[..., dict[str, str]],
     root: Path,
     prefix: str,
     *,
-    partitions: int = 2,
+    partitions: int = PARTITIONS,
     replicas: dict[str, int] | None = None,
     trace: bool = False,
 ) -> Iterator[Steady]:
-    settings, topology = fresh(prefix, root, partitions=partitions)
-    fleet = LocalFleet(
-        fleet_env(settings.topic_prefix, root, partitions=partitions),
-        root / settings.topic_prefix,
-        topology.upstream(EVENTS),
-        replicas=replicas,
-    )
-    fleet.start()
-    steady = Steady(settings, topology, fleet, trace=trace)
-    try:
-        time.sleep(8)  # group joins
-        steady.probe.listen()
-        if steady.tracer is not None:
-            steady.tracer.start()
-        steady.start_sampling()
-        yield steady
-    finally:
-        steady.probe.stop()
-        if steady.tracer is not None:
-            steady.tracer.stop()
-        steady.close()
-        fleet.stop()
-        delete_topics(settings, [settings.topic(t) for t in topology.topics])
+    with fresh_topics(prefix, root, partitions=partitions) as (settings, topology):
+        fleet = LocalFleet(
+            fleet_env(settings.topic_prefix, root, partitions=partitions),
+            root / settings.topic_prefix,
+            topology.upstream(EVENTS),
+            replicas=replicas,
+        )
+        fleet.start()
+        steady = Steady(settings, topology, fleet, trace=trace)
+        try:
+            time.sleep(8)  # group joins
+            steady.probe.listen()
+            if steady.tracer is not None:
+                steady.tracer.start()
+            steady.start_sampling()
+            yield steady
+        finally:
+            steady.probe.stop()
+            if steady.tracer is not None:
+                steady.tracer.stop()
+            steady.close()
+            fleet.stop()
 
 
 def run_windows(steady: Steady, offered: Offered, fixed: list[Window], seconds: float) -> dict[str, Any]:

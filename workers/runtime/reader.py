@@ -88,6 +88,19 @@ def read_all(
         consumer.close()
 
 
+def take(consumer: Consumer, n: int, wait_s: float) -> list[Message]:
+    """Up to `n` messages: what the client has fetched, at once; when nothing is, wait at most
+    `wait_s` for a first one and take what came with it. (consume(n, t) waits for n messages
+    or t: a batch-fill wait on every read at low rates.)"""
+    msgs: list[Message] = consumer.consume(num_messages=n, timeout=0)
+    if msgs or wait_s <= 0:
+        return msgs
+    msgs = consumer.consume(num_messages=1, timeout=wait_s)
+    if msgs and n > 1:
+        msgs += consumer.consume(num_messages=n - 1, timeout=0)
+    return msgs
+
+
 def record_of(msg: Message, topic: str, value: Mapping[str, Any] | None = None) -> Record:
     """A consumed message as a Record (with its decoded value, if given), original bytes kept."""
     raw_key, raw_headers = msg.key(), msg.headers() or []

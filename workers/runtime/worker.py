@@ -28,7 +28,7 @@ from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.memory import freeze_start_up
 from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.pauses import PauseControl
-from workers.runtime.reader import record_of
+from workers.runtime.reader import record_of, take
 from workers.runtime.stores import AssignedStores
 from workers.security import errors as refusals
 from workers.security.diagnose import diagnose
@@ -253,19 +253,12 @@ class Worker:
             self._commit()
 
     def _consume(self, batch_size: int, poll_timeout_s: float) -> list[Message]:
-        """What is already fetched, up to a batch, at once; when nothing is, wait for the first
-        record, but never past the moment the open checkpoint is due, nor longer than
-        `commit_idle_ms` with one open (then the input is drained: commit, do not wait out the
-        interval). A plain consume(n, t) waits for n records or t: a batch-fill wait per hop.)"""
+        """What is fetched, up to a batch, at once; else wait for a first record, but never past
+        the moment the open checkpoint is due, nor longer than `commit_idle_ms` with one open
+        (then the input is drained: commit, do not wait out the interval)."""
         assert self.consumer is not None
-        msgs: list[Message] = self.consumer.consume(num_messages=batch_size, timeout=0)
-        if msgs:
-            return msgs
         wait = min(poll_timeout_s, self.checkpoint.due_in(), self.checkpoint.idle_s())
-        msgs = self.consumer.consume(num_messages=1, timeout=wait)
-        if msgs and batch_size > 1:
-            msgs += self.consumer.consume(num_messages=batch_size - 1, timeout=0)
-        return msgs
+        return take(self.consumer, batch_size, wait)
 
     def _reconnect(self) -> None:
         """The producer was abandoned: pause everything until a new one has fenced it."""
