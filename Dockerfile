@@ -5,7 +5,9 @@
 # installed package, its console script and the contracts it reads at run time (topology and
 # Avro schemas). Non-root (uid 10001, the chart's runAsUser); runs on a read-only root
 # filesystem (state in /state, scratch in /tmp: volumes in the chart).
-# tests/k8s/test_image.py runs the same two pip commands into a clean venv.
+# The product only: harness/ (demo, bench, chaos, the local broker) is outside the build context
+# (.dockerignore) and not in the wheel. tests/k8s/test_image.py runs the same two pip commands
+# into a clean venv and checks both.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

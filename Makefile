@@ -7,10 +7,10 @@ export KAFKA_PORT ?= 9092
 
 .PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay chaos clean k8s-tools k8s-check
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml harness/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' -e ./harness  # the product, and the harnesses beside it
 	touch $@
 
 venv: $(BIN)/.installed
@@ -28,8 +28,8 @@ demo: venv
 	$(CLI) demo
 
 lint: venv
-	$(BIN)/ruff check workers tests
-	$(BIN)/ruff format --check workers tests
+	$(BIN)/ruff check workers harness/src tests
+	$(BIN)/ruff format --check workers harness/src tests
 	$(BIN)/mypy
 
 unit: venv

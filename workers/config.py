@@ -1,7 +1,10 @@
 """One settings model for the whole fleet: defaults < YAML file (--config) < environment.
 
 Environment variables use the prefix REGIME_FLEET_ and `__` between levels, e.g.
-REGIME_FLEET_SCHEDULER__INTERVAL_MS=60000.
+REGIME_FLEET_SCHEDULER__INTERVAL_MS=60000. This module holds the fleet-wide settings; each
+worker's and service's section is declared in its own folder (`<package>/settings.py`, see
+workers/section.py) and joins FleetSettings under its topology name, found from
+topology/fleet.yaml: nothing here names a worker.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ import hashlib
 import json
 import os
 import socket
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +27,8 @@ from pydantic_settings import (
 )
 
 from workers.retry import DOMAINS, RetryPolicy
+from workers.section import NOT_IN_RUN, RUNTIME_ONLY, Mark, Section, SectionError, find_section
+from workers.topology import packages, read_topology, topology_path
 
 
 class ConfigError(Exception):
@@ -95,203 +102,9 @@ class RuntimeSettings(BaseModel):
         default_factory=socket.gethostname,
         description="Stable identity of this instance (pod name, StatefulSet ordinal): part of the transactional.id.",
     )
-    fault_file: Path | None = Field(
-        None, description="Fault injection for tests: 'state:<partition>' / 'produce:<partition>' lines."
-    )
     shutdown_deadline_s: float = Field(30.0, gt=0)
     rocksdb_block_cache_mb: int = Field(32, ge=1)
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
-
-
-class IngestSettings(BaseModel):
-    dedupe_window: int = Field(10_000, ge=0, description="Recent event_ids remembered per partition.")
-    min_event_ts_ms: int = 315_532_800_000  # 1980-01-01
-    max_event_ts_ms: int = 4_102_444_800_000  # 2100-01-01
-    max_future_ms: int = Field(
-        86_400_000, ge=0, description="Events stamped further ahead of the wall clock are dead-lettered."
-    )
-    buffer_capacity: int = Field(0, ge=0, description="Pause when the scheduler lags more records (0: off).")
-
-
-class SchedulerSettings(BaseModel):
-    mode: Literal["boundary", "timer"] = "boundary"
-    interval_ms: int = Field(60_000, ge=1)
-    max_inflight_runs: int = Field(0, ge=0, description="Pause when the publisher lags more runs (0: off).")
-
-
-# The settings sections that can change what the fleet publishes (see output_config).
-OUTPUT_SECTIONS = ("ingest", "scheduler", "engine", "enricher", "labeler")
-
-# Engine settings that change how a run is executed, not what it computes.
-ENGINE_RUNTIME_ONLY = {"max_attempts", "fail_symbols", "run_timeout_ms"}
-
-
-class EngineSettings(BaseModel):
-    mode: Literal["truth", "hysteresis"] = "truth"
-    trend_threshold: float = Field(0.5, gt=0, description="|drift t-stat| above which a trend is called.")
-    high_vol_ratio: float = Field(1.5, gt=1, description="Recent vol / long vol above which HIGH_VOLATILITY.")
-    vol_lookback: int = Field(20, ge=2)
-    vol_ceiling: float = Field(0.45, gt=0, description="Annualized vol at or above which HIGH_VOLATILITY.")
-    progress_required: int = Field(3, ge=1, description="Hysteresis: agreeing runs to confirm a switch.")
-    min_confidence: float = Field(
-        0.0, ge=0, le=1, description="Hysteresis: weaker observations do not count."
-    )
-    max_attempts: int = Field(3, ge=1)
-    run_timeout_ms: int = Field(
-        30_000, ge=1, description="A run that takes longer fails with TIMEOUT (not replayable: say so)."
-    )
-    fail_symbols: list[str] = Field(default_factory=list, description="Fault injection: runs of these fail.")
-
-
-REGIMES = ("TREND_UP", "TREND_DOWN", "RANGE", "HIGH_VOLATILITY")
-
-
-class SideWeights(BaseModel):
-    """A regime's full-confidence weights for long and short signals (flat signals weigh 1)."""
-
-    long: float = Field(1.0, ge=0, le=1)
-    short: float = Field(1.0, ge=0, le=1)
-
-
-def _default_regime_weights() -> dict[str, SideWeights]:
-    """Against the trend counts least; a range or high volatility trims both sides."""
-    return {
-        "TREND_UP": SideWeights(long=1.0, short=0.3),
-        "TREND_DOWN": SideWeights(long=0.3, short=1.0),
-        "RANGE": SideWeights(long=0.8, short=0.8),
-        "HIGH_VOLATILITY": SideWeights(long=0.5, short=0.5),
-    }
-
-
-class EnricherSettings(BaseModel):
-    """The enricher (docs/enrichment.md): features, VPIN, regime weight, the meta-model."""
-
-    return_horizons: list[int] = Field(
-        default_factory=lambda: [1, 5, 20], description="Log returns over these many prices."
-    )
-    vol_horizons: list[int] = Field(
-        default_factory=lambda: [5, 20, 60], description="Realised volatility over these many returns."
-    )
-    vpin_buckets: int = Field(50, ge=1, le=1000, description="VPIN averages the last n volume buckets.")
-    vpin_buckets_per_day: int = Field(50, ge=1, description="Bucket volume = average daily volume / this.")
-    vpin_bucket_volume: float = Field(0.0, ge=0, description="A fixed bucket volume (0: from the ADV).")
-    vpin_adv_days: int = Field(20, ge=1, le=250, description="Completed days the ADV averages.")
-    vpin_sigma_halflife: int = Field(
-        50, ge=1, description="Half-life, in returns, of the return volatility that classifies volume."
-    )
-    regime_history: int = Field(32, ge=1, le=1000, description="Regime decisions kept per symbol.")
-    max_pending: int = Field(
-        256, ge=1, description="Market records per symbol held for signals not yet seen (event time)."
-    )
-    signal_features: list[str] = Field(
-        default_factory=lambda: ["ma_spread"],
-        description="Entries of a signal's features map the model uses; a signal without them is rejected.",
-    )
-    max_signal_features: int = Field(64, ge=1, description="A larger features map is rejected.")
-    regime_weights: dict[str, SideWeights] = Field(default_factory=_default_regime_weights)
-    unknown_regime_weight: float = Field(0.5, ge=0, le=1, description="Weight while a symbol has no regime.")
-    model_name: str = Field("meta", min_length=1, description="The key on the models topic to follow.")
-
-    @field_validator("return_horizons", "vol_horizons")
-    @classmethod
-    def _horizons(cls, value: list[int]) -> list[int]:
-        if not value or any(h < 1 or h > 1000 for h in value) or len(set(value)) != len(value):
-            raise ValueError("horizons must be distinct integers in 1..1000")
-        return sorted(value)
-
-    @field_validator("regime_weights")
-    @classmethod
-    def _regimes(cls, value: dict[str, SideWeights]) -> dict[str, SideWeights]:
-        unknown = sorted(set(value) - set(REGIMES))
-        if unknown:
-            raise ValueError(f"unknown regime(s) {unknown}; regimes: {list(REGIMES)}")
-        return {**_default_regime_weights(), **value}
-
-    def fingerprint(self) -> str:
-        """Hash of everything that changes an enriched signal (recorded in its provenance)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-class BarrierSettings(BaseModel):
-    """Triple-barrier labels (docs/training.md): barriers in sigmas, the vertical one in observations."""
-
-    profit_taking: float = Field(2.0, gt=0)
-    stop_loss: float = Field(2.0, gt=0)
-    max_hold: int = Field(20, ge=1, le=10_000, description="Observations before the vertical barrier.")
-    vol_horizon: int = Field(
-        20, ge=1, description="sigma = vol_h / sqrt(h) of the enriched signal (h in enricher.vol_horizons)."
-    )
-
-
-class LabelerSettings(BaseModel):
-    """The labeler/monitor worker: outcomes of enriched signals and retrain triggers."""
-
-    barriers: BarrierSettings = Field(default_factory=lambda: BarrierSettings())
-    history: int = Field(
-        64, ge=1, le=10_000, description="Recent observations kept per symbol for late signals."
-    )
-    max_open: int = Field(
-        1000, ge=1, description="Open signals per symbol; the oldest resolve VERTICAL beyond it."
-    )
-    window: int = Field(200, ge=10, description="Outcomes in the rolling accuracy per model version.")
-    min_samples: int = Field(50, ge=1, description="Outcomes before accuracy can trigger.")
-    accuracy_drop: float = Field(
-        0.1, gt=0, le=1, description="Trigger below the model's validation accuracy minus this."
-    )
-    retrain_every: int = Field(0, ge=0, description="Trigger after this many outcomes of one model (0: off).")
-
-
-class TrainerSettings(BaseModel):
-    """Training (regime-fleet train, the trainer worker): data, purged CV, XGBoost, the gate."""
-
-    barriers: BarrierSettings = Field(default_factory=lambda: BarrierSettings())
-    min_bars: int = Field(1000, ge=1, description="Fewer bars is an error.")
-    min_samples: int = Field(100, ge=2, description="Fewer labelled signals is an error.")
-    folds: int = Field(5, ge=2, le=50)
-    embargo_ms: int = Field(0, ge=0, description="Gap between a fold's training labels and its test period.")
-    rounds: int = Field(200, ge=1)
-    max_depth: int = Field(4, ge=1, le=16)
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    seed: int = 0
-    nthread: int = Field(1, ge=1, description="Fixed, so the same data gives a byte-identical booster.")
-    auc_floor: float = Field(
-        0.5, ge=0, le=1, description="A candidate below this validation AUC is rejected."
-    )
-    fast: int = Field(5, ge=1, description="Primary strategy (MA crossover) for bar data: fast window.")
-    slow: int = Field(20, ge=2, description="... and slow window.")
-    report_dir: Path = Field(Path("state/models"), description="Boosters and training reports, by version.")
-
-
-class ApiSettings(BaseModel):
-    """The api worker (workers/api, docs/api.md): HTTP admission, lookups and SSE streams."""
-
-    host: str = "0.0.0.0"
-    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port.")
-    tokens: list[SecretStr] = Field(
-        default_factory=list, description="Bearer tokens of write endpoints (JSON list; never logged)."
-    )
-    tokens_file: Path | None = Field(None, description="A mounted Secret: one more token per line.")
-    protect_reads: bool = Field(False, description="Read endpoints need a token too.")
-    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins ('*': any).")
-    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies answer 413.")
-    max_batch_events: int = Field(1000, ge=1)
-    ingest_lag_limit: int = Field(
-        100_000,
-        ge=0,
-        description="429 while ingest lags more records on market.raw; resume at half (0: off).",
-    )
-    lag_interval_s: float = Field(0.5, gt=0, description="How often the ingest lag is measured.")
-    retry_after_s: int = Field(1, ge=1, description="Retry-After of a 429.")
-    dedupe_window: int = Field(100_000, ge=0, description="(symbol, event_id) admissions remembered.")
-    sse_queue_size: int = Field(1000, ge=1, description="Events queued per SSE client before it is dropped.")
-    sse_history: int = Field(5000, ge=0, description="Recent events per partition kept for resumption.")
-    sse_heartbeat_s: float = Field(15.0, gt=0)
-    sse_send_timeout_s: float = Field(
-        10.0, gt=0, description="A client that takes longer to read is dropped."
-    )
-    max_sse_clients: int = Field(1000, ge=1)
-    lookup_timeout_s: float = Field(60.0, gt=0, description="Bound on /v1/runs and /v1/provenance reads.")
 
 
 def _default_retries() -> dict[str, RetryPolicy]:
@@ -300,10 +113,18 @@ def _default_retries() -> dict[str, RetryPolicy]:
     return {domain: RetryPolicy() if domain == "buffer" else checkpoint for domain in DOMAINS}
 
 
-class FleetSettings(BaseSettings):
+class FleetWideSettings(BaseSettings):
+    """The settings every worker shares, and what is derived from all sections together. The
+    sections join in `settings_class`; `FleetSettings` is this class with them."""
+
     model_config = SettingsConfigDict(
         env_prefix="REGIME_FLEET_", env_nested_delimiter="__", extra="forbid", yaml_file=None
     )
+
+    # Set on each composed class: its sections, and the package of every topology name.
+    sections: ClassVar[dict[str, type[Section]]] = {}
+    section_names: ClassVar[dict[type[Section], str]] = {}
+    packages: ClassVar[dict[str, str]] = {}
 
     topic_prefix: str = ""
     partitions: int = Field(3, ge=1, le=1024)
@@ -315,13 +136,6 @@ class FleetSettings(BaseSettings):
     )
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
     runtime: RuntimeSettings = Field(default_factory=lambda: RuntimeSettings())
-    ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
-    scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
-    engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
-    enricher: EnricherSettings = Field(default_factory=lambda: EnricherSettings())
-    labeler: LabelerSettings = Field(default_factory=lambda: LabelerSettings())
-    trainer: TrainerSettings = Field(default_factory=lambda: TrainerSettings())
-    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     retry: dict[str, RetryPolicy] = Field(default_factory=_default_retries, description="Per failure domain.")
 
     @field_validator("retry")
@@ -352,11 +166,27 @@ class FleetSettings(BaseSettings):
     def group(self, worker: str) -> str:
         return f"{self.topic_prefix}regime-fleet.{worker}"
 
+    def section(self, name: str) -> Any:
+        """A section by its topology name, untyped: for a library that must not import the
+        worker's package (a cycle). Typed: `<Section>.of(settings)`."""
+        if name not in self.sections:
+            raise SectionError(f"no settings section {name!r}; sections: {sorted(self.sections)}")
+        return getattr(self, name)
+
+    def _recorded(self) -> dict[str, type[Section]]:
+        return {name: section for name, section in self.sections.items() if section.recorded}
+
+    def _dump(self, name: str, leave_out: Mark) -> dict[str, Any]:
+        """Section `name` as JSON values, without its fields marked `leave_out`."""
+        section: Section = self.section(name)
+        return section.model_dump(mode="json", exclude=section.marked(leave_out))
+
     def config_fingerprint(self) -> str:
         """Hash of the settings that change what the engine computes (not where it runs)."""
         relevant = {
-            "scheduler": self.scheduler.model_dump(mode="json"),
-            "engine": self.engine.model_dump(mode="json", exclude=ENGINE_RUNTIME_ONLY),
+            name: self._dump(name, leave_out=NOT_IN_RUN)
+            for name, section in self.sections.items()
+            if section.in_run_fingerprint
         }
         blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -364,32 +194,30 @@ class FleetSettings(BaseSettings):
     def output_config(self) -> dict[str, Any]:
         """Every setting that can change what the fleet publishes (never a secret): what a
         worker records on fleet.config and a replay must reproduce."""
-        return {
-            "partitions": self.partitions,
-            "ingest": self.ingest.model_dump(mode="json", exclude={"buffer_capacity"}),
-            "scheduler": self.scheduler.model_dump(mode="json", exclude={"max_inflight_runs"}),
-            "engine": self.engine.model_dump(mode="json", exclude={"run_timeout_ms"}),
-            "enricher": self.enricher.model_dump(mode="json"),
-            "labeler": self.labeler.model_dump(mode="json"),
-        }
+        config: dict[str, Any] = {"partitions": self.partitions}
+        for name in self._recorded():
+            config[name] = self._dump(name, leave_out=RUNTIME_ONLY)
+        return config
 
     def explicit_output_keys(self) -> set[str]:
         """Dotted output-config keys set explicitly (environment, file, arguments), not defaulted."""
         keys = {"partitions"} & self.model_fields_set
-        for section in OUTPUT_SECTIONS:
-            if section in self.model_fields_set:
-                keys |= {f"{section}.{k}" for k in getattr(self, section).model_fields_set}
+        for name in self._recorded():
+            if name in self.model_fields_set:
+                keys |= {f"{name}.{k}" for k in self.section(name).model_fields_set}
         return keys
 
-    def with_output_config(self, config: dict[str, Any], keep: frozenset[str] = frozenset()) -> FleetSettings:
+    def with_output_config(
+        self, config: dict[str, Any], keep: frozenset[str] = frozenset()
+    ) -> FleetWideSettings:
         """These settings with a recorded output config, except the dotted keys in `keep`."""
         update: dict[str, Any] = {}
         if "partitions" not in keep and "partitions" in config:
             update["partitions"] = config["partitions"]
-        for section in OUTPUT_SECTIONS:
-            current = getattr(self, section)
-            recorded = {k: v for k, v in config.get(section, {}).items() if f"{section}.{k}" not in keep}
-            update[section] = type(current).model_validate({**current.model_dump(), **recorded})
+        for name in self._recorded():
+            current = self.section(name)
+            recorded = {k: v for k, v in config.get(name, {}).items() if f"{name}.{k}" not in keep}
+            update[name] = type(current).model_validate({**current.model_dump(), **recorded})
         return self.model_copy(update=update)
 
     def redacted(self) -> dict[str, Any]:
@@ -397,18 +225,58 @@ class FleetSettings(BaseSettings):
         return json.loads(self.model_dump_json())  # type: ignore[no-any-return]
 
 
-def load_settings(config_file: str | Path | None = None, **overrides: Any) -> FleetSettings:
-    """Build settings or raise ConfigError naming each bad key."""
-    cls: type[FleetSettings] = FleetSettings
+def settings_class(by_name: Mapping[str, str]) -> type[FleetWideSettings]:
+    """FleetWideSettings with the section of each worker or service (name -> package) that
+    declares one, under its name: one class per set of sections."""
+    sections: dict[str, type[Section]] = {}
+    for name, package in by_name.items():
+        try:
+            section = find_section(package)
+        except SectionError as exc:
+            raise ConfigError(f"settings section of {name!r}: {exc}") from exc
+        if section is not None:
+            sections[name] = section
+    return _composed(tuple(sections.items()), tuple(by_name.items()))
+
+
+@cache
+def _composed(
+    sections: tuple[tuple[str, type[Section]], ...], packages: tuple[tuple[str, str], ...]
+) -> type[FleetWideSettings]:
+    fields: dict[str, Any] = {name: (section, Field(default_factory=section)) for name, section in sections}
+    composed = create_model("FleetSettings", __base__=FleetWideSettings, **fields)
+    composed.sections = dict(sections)
+    composed.section_names = {section: name for name, section in sections}
+    composed.packages = dict(packages)
+    return composed
+
+
+def _topology_settings(path: Path | None = None) -> type[FleetWideSettings]:
+    """The settings class of topology/fleet.yaml's (or `path`'s) workers and services."""
+    file = path or topology_path()
+    if not file.exists():
+        raise ConfigError(f"topology file {file} does not exist (set REGIME_FLEET_TOPOLOGY)")
+    return settings_class(packages(read_topology(file)))
+
+
+if TYPE_CHECKING:
+    FleetSettings = FleetWideSettings
+else:
+    FleetSettings = _topology_settings()
+
+
+def load_settings(
+    config_file: str | Path | None = None, *, topology: Path | None = None, **overrides: Any
+) -> FleetSettings:
+    """Build settings or raise ConfigError naming each bad key; with `topology`, the sections
+    are those of that file's workers and services instead of topology/fleet.yaml's."""
+    cls = FleetSettings if topology is None else _topology_settings(topology)
     if config_file is not None:
         path = Path(config_file)
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist")
-        cls = type(
-            "FileFleetSettings",
-            (FleetSettings,),
-            {"model_config": {**FleetSettings.model_config, "yaml_file": str(path)}},
-        )
+        config = {**cls.model_config, "yaml_file": str(path)}
+        cls = cast(type[FleetWideSettings], type("FileFleetSettings", (cls,), {"model_config": config}))
     try:
         return cls(**overrides)
     except ValidationError as exc:

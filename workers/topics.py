@@ -1,5 +1,6 @@
-"""The fleet's topic names, one constant each. topology/fleet.yaml declares them (partitions,
-cleanup, contracts); tests/unit/test_config_topology.py keeps the two in step."""
+"""Topic names a core or a service uses in code, one constant each; all else about a topic
+(partitions, cleanup, contract, readers and writers) is in topology/fleet.yaml, which must
+declare each name (a unit test checks). A new worker's own topics need no constant here."""
 
 RAW = "market.raw"
 RAW_DLQ = "market.raw.dlq"

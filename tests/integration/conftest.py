@@ -44,7 +44,7 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer().with_kraft() as kafka:
             yield kafka.get_bootstrap_server()
         return
-    from workers.broker.local import LocalBroker
+    from harness.broker.local import LocalBroker
 
     broker = LocalBroker(port=int(os.environ.get("KAFKA_PORT", "9092")))
     started = broker.running_pid() is None

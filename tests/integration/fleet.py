@@ -1,8 +1,9 @@
-"""An isolated fleet on the session broker: its own topic prefix, state dirs, and processes."""
+"""An isolated fleet on the session broker: its own topic prefix, state dirs, and processes
+(started and always reaped by the harness's one launcher)."""
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import subprocess
 import sys
@@ -10,69 +11,64 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workers.cli.jsonio import consume_records, produce_lines
-from workers.config import FleetSettings, load_settings
+from harness.launcher import DAY_MS, Launcher, isolated_env, settings_in
+from tests import faults
+from workers.config import FleetSettings
 from workers.contracts.json_form import dumps
 from workers.runtime.admin import delete_topics, ensure_topics
+from workers.runtime.topic_io import consume_records, produce_lines
 from workers.topology import load_topology
 
-DAY_MS = 86_400_000
+__all__ = ["DAY_MS", "Fleet", "http_get", "worker_status"]
 
 
 class Fleet:
     def __init__(self, bootstrap: str, prefix: str, root: Path, overrides: dict[str, str]) -> None:
         self.prefix = prefix
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "REGIME_FLEET_TOPIC_PREFIX": prefix,
-            "REGIME_FLEET_PARTITIONS": "2",
-            "REGIME_FLEET_RUNTIME__STATE_DIR": str(root / "state"),
-            "REGIME_FLEET_RUNTIME__SESSION_TIMEOUT_MS": "6000",
-            "REGIME_FLEET_SCHEDULER__INTERVAL_MS": str(DAY_MS),
-            **{f"REGIME_FLEET_{k.upper()}": v for k, v in overrides.items()},
-        }
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = isolated_env(bootstrap, prefix, root, overrides)
+        self.launcher = Launcher(root, self.env)
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The latest process of each name (the launcher also keeps the ones replaced)."""
+        return self.launcher.procs
 
     def settings(self) -> FleetSettings:
-        saved = dict(os.environ)
-        os.environ.update(self.env)
-        try:
-            return load_settings()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        return settings_in(self.env)
 
     def create_topics(self) -> None:
         s = self.settings()
         ensure_topics(s, load_topology(s.partitions))
 
     def start(self, worker: str, name: str | None = None, **extra_env: str) -> subprocess.Popen[bytes]:
-        name = name or worker
-        log = (self.root / f"{name}.log").open("ab")
-        env = {**self.env, **{f"REGIME_FLEET_{k.upper()}": v for k, v in extra_env.items()}}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli.main", "run", worker],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs[name] = proc
-        return proc
+        env = {f"REGIME_FLEET_{k.upper()}": v for k, v in extra_env.items()}
+        return self.launcher.start(worker, name, env=env)
+
+    def start_faulty(
+        self, worker: str, *, fault_file: Path | None = None, fail_symbols: list[str] = (), **extra_env: str
+    ) -> subprocess.Popen[bytes]:
+        """The worker run by the tests' fault injector (tests/faults.py), failing as told."""
+        env = {f"REGIME_FLEET_{k.upper()}": v for k, v in extra_env.items()}
+        env[faults.FAIL_SYMBOLS] = json.dumps(list(fail_symbols))
+        if fault_file is not None:
+            env[faults.FAULT_FILE] = str(fault_file)
+        return self.launcher.start(worker, env=env, command=(sys.executable, "-m", "tests.faults"))
 
     def start_all(self) -> None:
         for worker in ("ingest", "scheduler", "engine", "publisher"):
             self.start(worker)
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """`sig`, and the exit code; TimeoutExpired (after a SIGKILL) when it did not exit in time."""
+        code = self.launcher.terminate(name, timeout, sig)
         proc = self.procs.pop(name)
-        proc.send_signal(sig)
-        return proc.wait(timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        return code
 
     def log(self, name: str) -> str:
-        return (self.root / f"{name}.log").read_text(errors="replace")
+        return self.launcher.log(name)
 
     def produce(self, topic: str, values: list[dict[str, Any]]) -> int:
         s = self.settings()
@@ -102,10 +98,9 @@ class Fleet:
         return records
 
     def teardown(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs.pop(name)
-            proc.kill()
-            proc.wait(10)
+        """SIGKILL every process this fleet started (replaced ones too), then its topics."""
+        self.launcher.reap(grace_s=0)
+        self.procs.clear()
         s = self.settings()
         delete_topics(s, [s.topic(t) for t in load_topology(s.partitions).topics])
 

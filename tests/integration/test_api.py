@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.demo.data import index_events
+from harness.launcher import free_port
 from tests.integration.expected import expected_runs
 from tests.integration.fleet import DAY_MS, Fleet
 from tests.samples import trade_event
 from workers.api.client import SseStream, listen
-from workers.demo.data import index_events
-from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 TOKEN = "tok-Qx93-secret"

@@ -22,9 +22,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from harness.launcher import free_port
 from tests.integration.fleet import Fleet
 from workers.api.openapi import COMMITTED
-from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 TOKEN = "contract-token"

@@ -14,9 +14,9 @@ import pytest
 from tests.integration.fleet import Fleet
 from tests.integration.test_api import sse, sse_in_background, start_api
 from tests.samples import regime_event
-from workers.cli.jsonio import produce_values
 from workers.contracts.json_form import dumps
 from workers.enricher.samples import signal
+from workers.runtime.topic_io import produce_values
 from workers.topics import ENRICHED, EVENTS
 from workers.topology import load_topology
 

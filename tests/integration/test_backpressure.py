@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.demo.data import synthetic_intraday
+from harness.launcher import free_port
 from tests.integration.expected import expected_runs
 from tests.integration.fleet import worker_status
-from workers.demo.data import synthetic_intraday
-from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 INTERVAL = 60_000

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from workers.chaos.harness import ScenarioResult
-from workers.chaos.run import run_scenarios
+from harness.chaos.harness import ScenarioResult
+from harness.chaos.run import run_scenarios
 
 pytestmark = pytest.mark.integration
 

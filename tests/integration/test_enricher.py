@@ -16,13 +16,14 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from tests.integration.fleet import Fleet
 from tests.samples import regime_event
-from workers.cli.jsonio import produce_values
-from workers.cli.models import enricher_features, publish_model
+from workers import clients
 from workers.enricher.samples import bar_record, signal
+from workers.enricher.settings import EnricherSettings
 from workers.meta_model import model_record, train_booster
 from workers.replay.enriched import replay_enriched
-from workers.runtime import clients
+from workers.runtime.topic_io import produce_values
 from workers.topology import load_topology
+from workers.trainer.publish import enricher_features, publish_model
 
 pytestmark = pytest.mark.integration
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
@@ -148,7 +149,7 @@ def test_every_signal_is_enriched_once_in_order_as_the_core_would(fleet_factory:
     assert report.ok and report.matched == 200, report.as_dict()
     # A changed feature parameter makes the replay diverge, and says where.
     changed = fleet.settings().model_copy(
-        update={"enricher": fleet.settings().enricher.model_copy(update={"vpin_buckets": 5})}
+        update={"enricher": EnricherSettings.of(fleet.settings()).model_copy(update={"vpin_buckets": 5})}
     )
     diverged = replay_enriched(changed)
     assert diverged.mismatched == 200 and diverged.first_divergence is not None

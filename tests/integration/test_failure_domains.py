@@ -1,4 +1,5 @@
-"""One test per failure domain, faults injected by configuration hooks, never by mocks."""
+"""One test per failure domain, faults injected by the tests' injector (tests/faults.py) into
+real worker processes, never by mocks."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import time
 
 import pytest
 
+from harness.demo.data import index_events
+from harness.launcher import free_port
 from tests.integration.expected import expected_runs
 from tests.integration.fleet import DAY_MS, worker_status
-from workers.demo.data import index_events
-from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def test_engine_fault_publishes_failed_runs_and_processing_continues(fleet_facto
     runs = expected_runs(events, DAY_MS)
     for w in ("ingest", "scheduler", "publisher"):
         fleet.start(w)
-    fleet.start("engine", engine__fail_symbols='["NDX"]')
+    fleet.start_faulty("engine", fail_symbols=["NDX"])
     fleet.produce("market.raw", events)
     records = fleet.consume("regime.events", 2 * sum(len(v) for v in runs.values()), timeout=90)
     by_symbol = {s: [r["value"] for r in records if r["value"]["symbol"] == s] for s in runs}
@@ -58,8 +59,10 @@ def test_output_failure_pauses_then_recovers_by_itself(fleet_factory, tmp_path, 
     )
     port = free_port()
     for w in ("ingest", "scheduler", "engine", "publisher"):
-        extra = {"runtime__http_port": str(port), "runtime__fault_file": str(fault)} if w == worker else {}
-        fleet.start(w, **extra)
+        if w == worker:
+            fleet.start_faulty(w, fault_file=fault, runtime__http_port=str(port))
+        else:
+            fleet.start(w)
     events = _events()
     runs = sum(len(v) for v in expected_runs(events, DAY_MS).values())
     fleet.produce("market.raw", events)

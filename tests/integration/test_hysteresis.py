@@ -10,10 +10,10 @@ from collections import Counter
 
 import pytest
 
+from harness.demo.data import index_events
+from harness.launcher import free_port
 from tests.integration.fleet import http_get
 from tests.integration.reference import decisions, reference_events
-from workers.demo.data import index_events
-from workers.demo.fleet import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ def test_state_failure_halts_publishing_until_it_clears(fleet_factory, tmp_path)
     port = free_port()
     for worker in ("ingest", "scheduler", "publisher"):
         fleet.start(worker)
-    fleet.start("engine", runtime__http_port=str(port), runtime__fault_file=str(fault))
+    fleet.start_faulty("engine", fault_file=fault, runtime__http_port=str(port))
     fleet.produce("market.raw", events)
     time.sleep(12)
     assert fleet.consume("regime.events", 1, timeout=3) == [], "published without persisted state"
@@ -124,7 +124,7 @@ def test_corrupt_changelog_record_is_fatal_and_names_where(fleet_factory):
     s = fleet.settings()
     from confluent_kafka import Producer
 
-    from workers.runtime import clients
+    from workers import clients
 
     producer = Producer(clients.producer_config(s, None))
     producer.produce(s.topic("engine.hysteresis.changelog"), b"\xc3\x01garbage", b"SPX", partition=0)

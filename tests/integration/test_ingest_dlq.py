@@ -7,8 +7,8 @@ import copy
 import pytest
 from confluent_kafka import Producer
 
-from workers.demo.data import synthetic_intraday
-from workers.runtime import clients
+from harness.demo.data import synthetic_intraday
+from workers import clients
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from harness.demo.data import synthetic_intraday
+from workers import clients
 from workers.contracts import DecodeError, InvalidEvent, Serde
 from workers.contracts.validation import check_raw_event
-from workers.demo.data import synthetic_intraday
-from workers.runtime import clients
 
 pytestmark = pytest.mark.integration
 CASES = 400

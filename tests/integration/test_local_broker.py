@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from workers.broker.local import LocalBroker
+from harness.broker.local import LocalBroker
 
 pytestmark = [
     pytest.mark.integration,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.demo.data import index_events
+from harness.launcher import free_port
 from tests.integration.fleet import http_get
-from workers.demo.data import index_events
-from workers.demo.fleet import free_port
 from workers.topology import load_topology
 
 pytestmark = pytest.mark.integration

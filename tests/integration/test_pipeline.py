@@ -8,9 +8,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from harness.demo.data import index_events
 from tests.integration.expected import authoritative_view, expected_runs
 from tests.integration.fleet import DAY_MS
-from workers.demo.data import index_events
 
 pytestmark = pytest.mark.integration
 

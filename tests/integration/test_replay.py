@@ -10,13 +10,13 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from harness.demo.data import index_events
 from tests.integration.expected import expected_runs
 from tests.integration.fleet import DAY_MS
+from workers import clients
 from workers.contracts import Serde
 from workers.contracts.identity import NON_AUTHORITATIVE_FIELDS
 from workers.contracts.json_form import dumps
-from workers.demo.data import index_events
-from workers.runtime import clients
 
 pytestmark = pytest.mark.integration
 

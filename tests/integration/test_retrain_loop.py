@@ -12,9 +12,9 @@ import pytest
 
 from tests.integration.fleet import Fleet
 from tests.integration.test_enricher import produce, wait_consumed
-from workers.cli.models import enricher_features, publish_model
 from workers.enricher.samples import bar_record, signal
 from workers.meta_model import model_record, train_booster
+from workers.trainer.publish import enricher_features, publish_model
 
 pytestmark = pytest.mark.integration
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")

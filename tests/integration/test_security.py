@@ -1,7 +1,7 @@
 """The fleet against a broker that enforces security: SASL/SCRAM over TLS, deny by default,
 one principal per worker holding only the ACLs `regime-fleet acls plan` derives.
 
-The secure broker is this module's own (workers/broker/secure.py, port 19098), started here
+The secure broker is this module's own (harness/src/harness/broker/secure.py, port 19098), started here
 and stopped at the end; the fleet's other tests keep their plaintext session broker.
 """
 
@@ -25,12 +25,12 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from harness.broker.secure import ADMIN, SecureBroker, worker_user
+from harness.demo.data import index_events
+from harness.launcher import free_port
 from tests.integration.expected import expected_runs
 from tests.integration.fleet import DAY_MS, Fleet, http_get, worker_status
 from tests.integration.reference import reference_events
-from workers.broker.secure import ADMIN, SecureBroker, worker_user
-from workers.demo.data import index_events
-from workers.demo.fleet import free_port
 from workers.runtime.fleet_config import recorded_configs
 from workers.security import admin as acl_admin
 from workers.security.acls import Acl, drift, plan, principal_for

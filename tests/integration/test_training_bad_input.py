@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from harness.launcher import free_port
 from tests.integration.fleet import Fleet, worker_status
-from workers.cli.jsonio import produce_values
-from workers.demo.fleet import free_port
-from workers.runtime import clients
+from workers import clients
+from workers.runtime.topic_io import produce_values
 from workers.topology import load_topology
 
 pytestmark = pytest.mark.integration

@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -43,6 +45,36 @@ def test_dockerfile_copies_what_exists_and_points_the_package_at_it() -> None:
     assert f"COPY schemas/avro/*.avsc {env['REGIME_FLEET_SCHEMA_DIR']}/" in DOCKERFILE
 
 
+HARNESS = ("bench", "chaos", "demo", "broker")
+DEMO_ONLY = {"arch", "testcontainers"}  # harness/pyproject.toml's, never the product's
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\s\[=<>!~;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_the_product_holds_no_harness_and_no_demo_dependency() -> None:
+    """The wheel (and so the image) is `workers` only; arch and testcontainers are the harness's."""
+    from setuptools import find_packages
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    required = _names(project["project"]["dependencies"])
+    extras = {n for deps in project["project"]["optional-dependencies"].values() for n in _names(deps)}
+    assert not (required | extras) & DEMO_ONLY, "a harness dependency is back in the root pyproject"
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert include == ["workers*"]
+    assert "package-data" not in project["tool"]["setuptools"], "the broker's pom.xml is the harness's"
+    packages = find_packages(where=str(ROOT), include=include)
+    assert "workers.cli" in packages and all(p.split(".")[0] == "workers" for p in packages)
+    assert not {f"workers.{h}" for h in HARNESS} & set(packages), "a harness is back in the product"
+    harness = tomllib.loads((ROOT / "harness" / "pyproject.toml").read_text())["project"]
+    assert {"regime-fleet", *DEMO_ONLY} <= _names(harness["dependencies"])
+    # Nor is it in the image's build context.
+    allowed = [ln[1:] for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.startswith("!")]
+    assert not [a for a in allowed if a.startswith("harness")]
+    assert not re.search(r"^COPY\s+harness", DOCKERFILE, re.M)
+
+
 def _wheelhouse() -> Path:
     key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
     path = TOOLS_BIN.parent / "wheelhouse" / key
@@ -56,6 +88,11 @@ def test_the_image_install_steps_work_in_a_clean_venv(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     # Stage 1 (the package's own wheel; its dependencies come from the wheelhouse).
     run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(ROOT))
+    (wheel,) = dist.glob("regime_fleet-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = [name.split("/") for name in z.namelist()]
+    assert {n[0] for n in names if not n[0].endswith(".dist-info")} == {"workers"}, names
+    assert not [n for n in names if n[0] == "workers" and n[1] in HARNESS], "a harness in the wheel"
     # Stage 2: a clean venv of the same Python, offline.
     venv = tmp_path / "venv"
     run(getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv))
@@ -94,12 +131,14 @@ def test_the_image_install_steps_work_in_a_clean_venv(tmp_path: Path) -> None:
     assert '"valid": true' in cli("topology", "validate")
     workers = list(yaml.safe_load((ROOT / "topology" / "fleet.yaml").read_text())["workers"])
     assert all(w in cli("run", "--help") for w in workers)
+    # What `run` imports: each worker's core (the registry finds it by name), each service's app.
     check = (
         "import importlib, sys; from workers.contracts.schemas import SCHEMA_NAMES, contract; "
-        "[contract(n) for n in SCHEMA_NAMES]; [importlib.import_module(f'workers.{w}.app') for w in sys.argv[1:]]"
+        "[contract(n) for n in SCHEMA_NAMES]; [importlib.import_module(m) for m in sys.argv[1:]]"
     )
+    modules = [f"workers.{w}.processor" for w in workers] + ["workers.api.app", "workers.trainer.app"]
     result = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", check, *workers, "api"],
+        [str(venv / "bin" / "python"), "-c", check, *modules],
         capture_output=True,
         text=True,
         env=env,
@@ -109,4 +148,11 @@ def test_the_image_install_steps_work_in_a_clean_venv(tmp_path: Path) -> None:
     site = next((venv / "lib").glob("python3*/site-packages"))
     assert (site / "workers" / "cli" / "main.py").exists()
     assert not (site / "tests").exists(), "the image holds the package only"
+    assert not (site / "harness").exists() and not list(site.glob("regime_fleet_harness*"))
+    assert not [d for d in site.iterdir() if d.name.split("-")[0].lower() in DEMO_ONLY], "arch in the image"
+    # The harness's commands are not there, and say where they come from.
+    demo = subprocess.run(
+        [str(venv / "bin" / "regime-fleet"), "demo"], capture_output=True, text=True, env=env, cwd=workdir
+    )
+    assert demo.returncode == 2 and "source checkout" in demo.stderr, demo.stderr
     assert os.access(venv / "bin" / "regime-fleet", os.X_OK)

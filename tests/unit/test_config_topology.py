@@ -3,8 +3,12 @@ from __future__ import annotations
 import pytest
 
 from workers import topics
-from workers.config import ConfigError, load_settings
+from workers.config import ConfigError, load_settings, settings_class
+from workers.engine.settings import EngineSettings
+from workers.ingest.settings import IngestSettings
 from workers.runtime.fleet_config import differences
+from workers.scheduler.settings import SchedulerSettings
+from workers.section import SectionError
 from workers.topology import load_topology, validate
 
 
@@ -12,7 +16,7 @@ def test_env_nested_keys_and_prefix(monkeypatch):
     monkeypatch.setenv("REGIME_FLEET_SCHEDULER__INTERVAL_MS", "5000")
     monkeypatch.setenv("REGIME_FLEET_TOPIC_PREFIX", "x.")
     s = load_settings()
-    assert s.scheduler.interval_ms == 5000
+    assert SchedulerSettings.of(s).interval_ms == 5000
     assert s.topic("market.raw") == "x.market.raw" and s.group("engine") == "x.regime-fleet.engine"
 
 
@@ -21,7 +25,7 @@ def test_yaml_file_then_env_overrides(tmp_path, monkeypatch):
     path.write_text("scheduler:\n  interval_ms: 7000\n  mode: timer\n")
     monkeypatch.setenv("REGIME_FLEET_SCHEDULER__INTERVAL_MS", "9000")
     s = load_settings(path)
-    assert (s.scheduler.mode, s.scheduler.interval_ms) == ("timer", 9000)
+    assert (SchedulerSettings.of(s).mode, SchedulerSettings.of(s).interval_ms) == ("timer", 9000)
 
 
 def test_invalid_config_names_the_key(monkeypatch):
@@ -99,8 +103,9 @@ def test_recorded_output_config_wins_except_for_explicit_keys(monkeypatch):
     recorded = {**current.output_config(), "scheduler": {"mode": "boundary", "interval_ms": 86_400_000}}
     recorded["engine"] = {**recorded["engine"], "trend_threshold": 0.5, "progress_required": 2}
     effective = current.with_output_config(recorded, keep=frozenset(current.explicit_output_keys()))
-    assert effective.scheduler.interval_ms == 86_400_000 and effective.engine.progress_required == 2
-    assert effective.engine.trend_threshold == 0.1
+    assert SchedulerSettings.of(effective).interval_ms == 86_400_000
+    assert EngineSettings.of(effective).progress_required == 2
+    assert EngineSettings.of(effective).trend_threshold == 0.1
     assert differences(recorded, effective.output_config()) == {"engine.trend_threshold": [0.5, 0.1]}
 
 
@@ -117,3 +122,48 @@ def test_validate_reports_unknown_topics_cycles_and_bad_changelogs():
     }
     codes = {e.code for e in validate(raw)}
     assert {"UNKNOWN_TOPIC", "CYCLE", "CHANGELOG_NOT_COMPACTED"} <= codes
+
+
+def test_sections_come_from_the_topology_workers_and_services():
+    t = load_topology(1)
+    assert set(t.services) == {"api", "trainer"} and t.services["api"].package == "workers.api"
+    assert t.worker("engine").package == "workers.engine"
+    fields = set(type(load_settings()).model_fields)
+    # Every worker and service with a settings module has its section; the publisher has none.
+    assert {"ingest", "scheduler", "engine", "enricher", "labeler", "api", "trainer"} <= fields
+    assert "publisher" not in fields
+
+
+def test_a_section_reads_env_and_file_and_rejects_unknown_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGIME_FLEET_ENGINE__MODE", "hysteresis")
+    assert EngineSettings.of(load_settings()).mode == "hysteresis"
+    path = tmp_path / "fleet.yaml"
+    path.write_text("publisher: {chain: 1}\n")
+    with pytest.raises(ConfigError, match="publisher"):
+        load_settings(path)
+    with pytest.raises(ConfigError, match="nope"):
+        load_settings(nope=1)
+
+
+def test_a_section_the_settings_lack_says_so():
+    only_engine = settings_class({"engine": "workers.engine"})()
+    assert EngineSettings.of(only_engine).mode == "truth"
+    with pytest.raises(SectionError, match="IngestSettings"):
+        IngestSettings.of(only_engine)
+    assert "ingest" not in only_engine.output_config()
+
+
+def test_validate_checks_packages_and_service_names():
+    raw = {
+        "topics": {"a": {"partitions": 1, "cleanup_policy": "delete"}},
+        "workers": {
+            "x": {"inputs": ["a"], "outputs": ["a"], "dead_letter": "a", "package": "no_such_package_here"},
+            "y": {"inputs": ["a"], "outputs": ["a"], "dead_letter": "a", "package": "workers.api"},
+        },
+        "services": {"x": {}, "api": {"package": "workers.engine"}},
+    }
+    errors = {(e.code, e.where) for e in validate(raw)}
+    assert ("BAD_PACKAGE", "workers.x.package") in errors
+    assert ("BAD_PACKAGE", "workers.y") in errors  # the api has no processor module
+    assert ("BAD_PACKAGE", "services.api") in errors  # the engine has no app module
+    assert ("DUPLICATE_NAME", "services.x") in errors

@@ -1,5 +1,5 @@
 """Admission of raw market events: validated exactly as `regime-fleet produce` validates them
-(workers.cli.jsonio.encode_line, the one implementation), produced keyed by symbol with an
+(workers.contracts.lines.encode_line, the one implementation), produced keyed by symbol with an
 idempotent producer, each (symbol, event_id) accepted once.
 
 Accepted once: the api remembers the last `api.dedupe_window` admissions with their partition
@@ -21,11 +21,14 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from workers.cli.jsonio import EncodedLine, encode_line
+from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import ContractError, Serde
-from workers.runtime import clients
+from workers.contracts.lines import EncodedLine, encode_line
+from workers.ingest.settings import IngestSettings
 from workers.topics import RAW
+
+from .settings import ApiSettings
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,8 @@ def prepare(items: Sequence[tuple[str, Any]], settings: FleetSettings, serde: Se
                 line,
                 "RawMarketEvent",
                 serde,
-                min_ts_ms=settings.ingest.min_event_ts_ms,
-                max_ts_ms=settings.ingest.max_event_ts_ms,
+                min_ts_ms=IngestSettings.of(settings).min_event_ts_ms,
+                max_ts_ms=IngestSettings.of(settings).max_event_ts_ms,
                 topic=settings.topic(RAW),
             )
         except ContractError as exc:
@@ -143,7 +146,7 @@ class Admission:
         self.settings = settings
         self.serde = serde
         self.topic = settings.topic(RAW)
-        self.window = settings.api.dedupe_window
+        self.window = ApiSettings.of(settings).dedupe_window
         # Admissions wait for their acks: little lingering, and a bound on a broker that is away.
         conf = {**clients.producer_config(settings, None), "linger.ms": 1, "message.timeout.ms": 30_000}
         self.producer = Producer(conf)

@@ -1,4 +1,4 @@
-"""`regime-fleet run api`: build the services, the ASGI app, and serve it with uvicorn.
+"""`regime-fleet run api`: build the api state, the ASGI app, and serve it with uvicorn.
 
 Startup: the tails of regime.events and signals.enriched (tables + hub), the ingest lag gauge
 and the admission producer start in the lifespan; the api is ready once the tables have caught
@@ -35,6 +35,7 @@ from .capabilities import API_VERSION
 from .edge import Edge
 from .lag import IngestLag
 from .metrics import ApiMetrics
+from .settings import ApiSettings
 from .streams import Hub, served
 from .table import RegimeTable, SignalTable
 from .tail import Batch, Tail, partitions_of
@@ -47,7 +48,7 @@ def _hand_over(loop: asyncio.AbstractEventLoop, apply: Callable[[Batch], None], 
 
 
 @dataclass
-class Services:
+class ApiState:
     """Everything a handler needs; built once per process, started in the lifespan."""
 
     settings: FleetSettings
@@ -130,7 +131,10 @@ class Services:
             "regime_table": self._table_status(EVENTS, len(self.table)),
             "signal_table": self._table_status(ENRICHED, len(self.signals)),
             "ingest_lag": self.lag.as_dict() if self.lag is not None else {},
-            "sse": {"clients": len(self.hub.clients), "max_clients": self.settings.api.max_sse_clients},
+            "sse": {
+                "clients": len(self.hub.clients),
+                "max_clients": ApiSettings.of(self.settings).max_sse_clients,
+            },
             "admission": {
                 "remembered": len(self.admission.accepted) if self.admission else 0,
                 "in_flight": len(self.admission.inflight) if self.admission else 0,
@@ -139,8 +143,8 @@ class Services:
         }
 
 
-def create_app(svc: Services | None = None) -> FastAPI:
-    """The ASGI app; without services it only describes itself (the OpenAPI document)."""
+def create_app(svc: ApiState | None = None) -> FastAPI:
+    """The ASGI app; without a state it only describes itself (the OpenAPI document)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -166,8 +170,8 @@ def create_app(svc: Services | None = None) -> FastAPI:
     )
     app.include_router(routes.router)
     if svc is not None:
-        app.state.services = svc
-        origins = svc.settings.api.cors_origins
+        app.state.api = svc
+        origins = ApiSettings.of(svc.settings).cors_origins
         if origins:
             app.add_middleware(
                 CORSMiddleware,
@@ -177,7 +181,7 @@ def create_app(svc: Services | None = None) -> FastAPI:
                 expose_headers=["X-Correlation-Id", "Retry-After"],
             )
         app.add_middleware(
-            Edge, metrics=svc.metrics, max_body_bytes=svc.settings.api.max_body_bytes, log=svc.log
+            Edge, metrics=svc.metrics, max_body_bytes=ApiSettings.of(svc.settings).max_body_bytes, log=svc.log
         )
     from .openapi import customise
 
@@ -185,16 +189,16 @@ def create_app(svc: Services | None = None) -> FastAPI:
     return app
 
 
-def services(settings: FleetSettings, topology: Topology) -> Services:
+def api_state(settings: FleetSettings, topology: Topology) -> ApiState:
     log = get_logger(worker=NAME)
-    tokens = TokenCheck(load_tokens(settings.api))
+    tokens = TokenCheck(load_tokens(ApiSettings.of(settings)))
     if not tokens:
         log.warning("api_without_tokens", detail="no api.tokens: every write endpoint answers 401")
     metrics = ApiMetrics()
     partitions = {s.topic: partitions_of(settings, s.topic) for s in served(topology.topics)}
     status = WorkerStatus(worker=NAME, group="", metrics=metrics.worker)
     status.set_lifecycle("init")
-    return Services(
+    return ApiState(
         settings=settings,
         topology=topology,
         metrics=metrics,
@@ -205,8 +209,8 @@ def services(settings: FleetSettings, topology: Topology) -> Services:
         partitions=partitions,
         hub=Hub(
             [(t, p) for t, ps in partitions.items() for p in ps],
-            settings.api.sse_history,
-            settings.api.sse_queue_size,
+            ApiSettings.of(settings).sse_history,
+            ApiSettings.of(settings).sse_queue_size,
         ),
     )
 
@@ -215,7 +219,7 @@ class ApiWorker:
     """What `regime-fleet run api` runs: `run()` serves until SIGTERM and returns 0."""
 
     def __init__(self, settings: FleetSettings, topology: Topology) -> None:
-        self.svc = services(settings, topology)
+        self.svc = api_state(settings, topology)
         self.app = create_app(self.svc)
         svc = self.svc
 
@@ -233,7 +237,7 @@ class ApiWorker:
                 # A drained worker exits 0 like every other (uvicorn would re-raise the signal).
                 self._captured_signals.clear()
 
-        api = settings.api
+        api = ApiSettings.of(settings)
         config = uvicorn.Config(
             self.app,
             host=api.host,
@@ -258,6 +262,7 @@ class ApiWorker:
 
 
 def build(settings: FleetSettings, topology: Topology) -> ApiWorker:
-    if settings.api.tokens_file is not None and not settings.api.tokens_file.exists():
-        raise ConfigError(f"api.tokens_file {settings.api.tokens_file} does not exist")
+    tokens_file = ApiSettings.of(settings).tokens_file
+    if tokens_file is not None and not tokens_file.exists():
+        raise ConfigError(f"api.tokens_file {tokens_file} does not exist")
     return ApiWorker(settings, topology)

@@ -6,7 +6,9 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from workers.config import ApiSettings, ConfigError
+from workers.config import ConfigError
+
+from .settings import ApiSettings
 
 
 def load_tokens(settings: ApiSettings) -> list[bytes]:

@@ -6,10 +6,12 @@ from typing import Any
 
 from workers.config import FleetSettings
 from workers.contracts import SCHEMA_NAMES, contract
+from workers.engine.settings import EngineSettings
 from workers.regime.classifier import ENGINE_VERSION
 from workers.topics import ENRICHED
 from workers.topology import Topology
 
+from .settings import ApiSettings
 from .streams import served
 
 API_VERSION = "v1"
@@ -25,16 +27,16 @@ def schema_versions() -> dict[str, str]:
 
 
 def capabilities(settings: FleetSettings, topology: Topology) -> dict[str, Any]:
-    api = settings.api
+    api = ApiSettings.of(settings)
     return {
         "api_version": API_VERSION,
         "engine_version": ENGINE_VERSION,
         "engine_modes": ["truth", "hysteresis"],
-        "engine_mode": settings.engine.mode,
+        "engine_mode": EngineSettings.of(settings).mode,
         "schemas": schema_versions(),
         "topics": {name: settings.topic(name) for name in sorted(topology.topics)},
         "features": {
-            "hysteresis": settings.engine.mode == "hysteresis",
+            "hysteresis": EngineSettings.of(settings).mode == "hysteresis",
             "enrichment": ENRICHED in topology.topics,
             "registry_framing": bool(settings.kafka.schema_registry_url),
             "admission_backpressure": api.ingest_lag_limit > 0,

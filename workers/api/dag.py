@@ -8,7 +8,7 @@ from typing import Any
 
 from workers.topology import Topology
 
-# The api is a service, not a processor: it has no fleet.yaml worker entry (docs/api.md).
+# The api is a service of fleet.yaml, not a processor: what it reads and writes (docs/api.md).
 API_SERVICE = {
     "writes": ["market.raw"],
     "reads": ["regime.events", "signals.enriched", "engine.runs", "market.buffer"],

@@ -59,7 +59,7 @@ async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_too_large(request: Request, exc: Exception) -> JSONResponse:
-    request.app.state.services.metrics.admission_rejections.labels("too_large").inc()
+    request.app.state.api.metrics.admission_rejections.labels("too_large").inc()
     return render(request, 413, "BODY_TOO_LARGE", str(exc))
 
 

@@ -13,13 +13,15 @@ from workers.config import FleetSettings
 from workers.runtime.backpressure import BackpressureGauge, Downstream
 from workers.topics import RAW
 
+from .settings import ApiSettings
+
 
 class IngestLag:
     def __init__(self, settings: FleetSettings, log: Any) -> None:
-        limit = settings.api.ingest_lag_limit
+        limit = ApiSettings.of(settings).ingest_lag_limit
         self.enabled = limit > 0
         self.limit = limit
-        self.interval_s = settings.api.lag_interval_s
+        self.interval_s = ApiSettings.of(settings).lag_interval_s
         self.downstream = Downstream(
             settings.group("ingest"), settings.topic(RAW), limit, limit // 2, f"ingest lags on {RAW}"
         )

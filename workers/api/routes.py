@@ -1,5 +1,5 @@
 """The HTTP surface (docs/api.md). Handlers are thin: they parse, check access, and call
-admission, the table, the hub or the lookups held by `Services`."""
+admission, the table, the hub or the lookups held by `ApiState`."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from sse_starlette import EventSourceResponse
 from workers.replay import provenance
 from workers.runtime.reader import TopicError
 
-from . import admission, dag, models
+from . import admission, bodies, dag
 from .capabilities import capabilities
 from .errors import ApiError, correlation
+from .settings import ApiSettings
 from .streams import (
     STREAMS,
     BadEventId,
@@ -32,13 +33,13 @@ from .streams import (
 from .tail import read_range
 
 if TYPE_CHECKING:
-    from .app import Services
+    from .app import ApiState
 
 router = APIRouter()
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 OPEN_OR_BEARER: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": models.Error} for s in (400, 401, 404, 413, 422, 429, 503)
+    s: {"model": bodies.Error} for s in (400, 401, 404, 413, 422, 429, 503)
 }
 EVENT_BODY = {
     "description": "A RawMarketEvent in its canonical JSON form (docs/contracts.md).",
@@ -56,14 +57,14 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
+def api_state(request: Request) -> ApiState:
+    svc: ApiState = request.app.state.api
     return svc
 
 
 def _allow(request: Request, *, write: bool) -> None:
-    svc = services(request)
-    if not write and not svc.settings.api.protect_reads:
+    svc = api_state(request)
+    if not write and not ApiSettings.of(svc.settings).protect_reads:
         return
     if not svc.tokens.allows(request.headers.get("authorization")):
         if write:
@@ -81,26 +82,26 @@ def _allow(request: Request, *, write: bool) -> None:
 
 @router.get("/healthz", response_class=PlainTextResponse, tags=["health"])
 def healthz(request: Request) -> PlainTextResponse:
-    ok = services(request).healthy()
+    ok = api_state(request).healthy()
     return PlainTextResponse("ok\n" if ok else "a background thread died\n", status_code=200 if ok else 503)
 
 
 @router.get("/readyz", response_class=PlainTextResponse, tags=["health"])
 def readyz(request: Request) -> PlainTextResponse:
-    svc = services(request)
+    svc = api_state(request)
     return PlainTextResponse(f"{svc.status.lifecycle}\n", status_code=200 if svc.ready() else 503)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, tags=["health"])
 def metrics(request: Request) -> Response:
     return Response(
-        generate_latest(services(request).metrics.worker.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(api_state(request).metrics.worker.registry), media_type=CONTENT_TYPE_LATEST
     )
 
 
-@router.get("/status", response_model=models.Status, tags=["health"])
+@router.get("/status", response_model=bodies.Status, tags=["health"])
 def status(request: Request) -> dict[str, Any]:
-    return services(request).as_status()
+    return api_state(request).as_status()
 
 
 # -- capabilities and topology ------------------------------------------------------------
@@ -108,25 +109,25 @@ def status(request: Request) -> dict[str, Any]:
 
 @router.get(
     "/v1/capabilities",
-    response_model=models.Capabilities,
+    response_model=bodies.Capabilities,
     responses=ERRORS,
     openapi_extra={"security": OPEN_OR_BEARER},
 )
 def get_capabilities(request: Request) -> dict[str, Any]:
     _allow(request, write=False)
-    svc = services(request)
+    svc = api_state(request)
     return capabilities(svc.settings, svc.topology)
 
 
 @router.get(
     "/v1/topology",
-    response_model=models.Topology,
+    response_model=bodies.Topology,
     responses={**ERRORS, 200: {"content": {"text/vnd.mermaid": {"schema": {"type": "string"}}}}},
     openapi_extra={"security": OPEN_OR_BEARER},
 )
 def get_topology(request: Request, format: Annotated[str, Query(pattern="^(json|mermaid)$")] = "json") -> Any:
     _allow(request, write=False)
-    topology = services(request).topology
+    topology = api_state(request).topology
     if format == "mermaid":
         return PlainTextResponse(dag.as_mermaid(topology), media_type="text/vnd.mermaid")
     return dag.as_json(topology)
@@ -141,18 +142,18 @@ async def _body(request: Request) -> tuple[str, Any]:
         text = raw.decode("utf-8")
         return text, json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        services(request).metrics.admission_rejections.labels("invalid").inc()
+        api_state(request).metrics.admission_rejections.labels("invalid").inc()
         raise ApiError(
             400, "INVALID_JSON", f"the body is not JSON: {type(exc).__name__}: {str(exc)[:200]}"
         ) from None
 
 
 async def _admit(request: Request, items: list[tuple[str, Any]]) -> list[admission.Admitted]:
-    svc = services(request)
+    svc = api_state(request)
     lag = svc.lag
     if lag.rejecting:
         svc.metrics.admission_rejections.labels("backpressure").inc()
-        retry = svc.settings.api.retry_after_s
+        retry = ApiSettings.of(svc.settings).retry_after_s
         raise ApiError(
             429,
             "BACKPRESSURE",
@@ -182,8 +183,8 @@ async def _admit(request: Request, items: list[tuple[str, Any]]) -> list[admissi
 @router.post(
     "/v1/events",
     status_code=202,
-    response_model=models.Admitted,
-    responses={**ERRORS, 200: {"model": models.Admitted, "description": "Already accepted (duplicate)."}},
+    response_model=bodies.Admitted,
+    responses={**ERRORS, 200: {"model": bodies.Admitted, "description": "Already accepted (duplicate)."}},
     openapi_extra={"requestBody": EVENT_BODY, "security": BEARER},
 )
 async def post_event(request: Request) -> JSONResponse:
@@ -199,7 +200,7 @@ async def post_event(request: Request) -> JSONResponse:
 @router.post(
     "/v1/events/batch",
     status_code=202,
-    response_model=models.BatchAdmitted,
+    response_model=bodies.BatchAdmitted,
     responses=ERRORS,
     openapi_extra={
         "requestBody": {
@@ -217,7 +218,7 @@ async def post_event(request: Request) -> JSONResponse:
 async def post_batch(request: Request) -> JSONResponse:
     _allow(request, write=True)
     _text, values = await _body(request)
-    limit = services(request).settings.api.max_batch_events
+    limit = ApiSettings.of(api_state(request).settings).max_batch_events
     if not isinstance(values, list) or not values:
         raise ApiError(422, "INVALID_EVENT", "the body must be a non-empty JSON array of RawMarketEvents")
     if len(values) > limit:
@@ -241,13 +242,13 @@ async def post_batch(request: Request) -> JSONResponse:
 
 @router.get(
     "/v1/symbols/{symbol}/regime",
-    response_model=models.RegimeView,
+    response_model=bodies.RegimeView,
     responses=ERRORS,
     openapi_extra={"security": OPEN_OR_BEARER},
 )
 def get_regime(request: Request, symbol: str) -> dict[str, Any]:
     _allow(request, write=False)
-    table = services(request).table
+    table = api_state(request).table
     decision = table.get(symbol)
     if decision is None:
         if table.known(symbol):
@@ -270,15 +271,15 @@ def get_regime(request: Request, symbol: str) -> dict[str, Any]:
 )
 def get_signal(request: Request, symbol: str) -> dict[str, Any]:
     _allow(request, write=False)
-    latest = services(request).signals.get(symbol)
+    latest = api_state(request).signals.get(symbol)
     if latest is None:
         raise ApiError(404, "NO_SIGNAL", f"no enriched signal for symbol {symbol!r} on signals.enriched")
     return latest.as_dict()
 
 
 async def _lookup(request: Request, call: Any, *args: Any) -> Any:
-    svc = services(request)
-    timeout = svc.settings.api.lookup_timeout_s
+    svc = api_state(request)
+    timeout = ApiSettings.of(svc.settings).lookup_timeout_s
     try:
         async with svc.lookups:
             return await asyncio.wait_for(asyncio.to_thread(call, svc.settings, *args), timeout)
@@ -290,7 +291,7 @@ async def _lookup(request: Request, call: Any, *args: Any) -> Any:
 
 @router.get(
     "/v1/runs/{run_id}",
-    response_model=models.RunView,
+    response_model=bodies.RunView,
     responses=ERRORS,
     openapi_extra={"security": OPEN_OR_BEARER},
 )
@@ -308,14 +309,14 @@ async def get_run(request: Request, run_id: str) -> Any:
 
 @router.get(
     "/v1/provenance/verify",
-    response_model=models.Verification,
+    response_model=bodies.Verification,
     responses=ERRORS,
     openapi_extra={"security": OPEN_OR_BEARER},
 )
 async def verify(request: Request, symbol: Annotated[str | None, Query(min_length=1)] = None) -> Any:
     """What `regime-fleet provenance verify [--symbol]` says: the first broken link, if any."""
     _allow(request, write=False)
-    if symbol is not None and not services(request).table.known(symbol):
+    if symbol is not None and not api_state(request).table.known(symbol):
         raise ApiError(404, "UNKNOWN_SYMBOL", f"no regime event for symbol {symbol!r} on regime.events")
     try:
         return await _lookup(request, provenance.verify, "regime.events", symbol)
@@ -378,12 +379,12 @@ async def _stream(
     request: Request, symbols: list[str], event_types: list[str], last_event_id: str | None
 ) -> EventSourceResponse:
     _allow(request, write=False)
-    svc = services(request)
+    svc = api_state(request)
     known = [t for s in served(svc.partitions) for t in s.event_types]
     unknown = sorted(set(event_types) - set(known))
     if unknown:
         raise ApiError(422, "UNKNOWN_EVENT_TYPE", f"event_type {unknown}: use {', '.join(known)}")
-    if len(svc.hub.clients) >= svc.settings.api.max_sse_clients:
+    if len(svc.hub.clients) >= ApiSettings.of(svc.settings).max_sse_clients:
         raise ApiError(
             503, "TOO_MANY_STREAMS", "the api serves its maximum of SSE clients", headers={"Retry-After": "5"}
         )
@@ -397,7 +398,7 @@ async def _stream(
     # Only what the filter can match: a skipped slot's position stays where the client was.
     unread = {slot: joined.start[slot] for slot in joined.unread if flt.wants(slot[0])}
     if unread:
-        timeout = svc.settings.api.lookup_timeout_s
+        timeout = ApiSettings.of(svc.settings).lookup_timeout_s
         try:
             history = history + await asyncio.wait_for(
                 asyncio.to_thread(read_range, svc.settings, svc.serde, unread, joined.head, timeout),
@@ -415,14 +416,14 @@ async def _stream(
 
     return EventSourceResponse(
         _events(svc, client, frames, correlation(request), peer_closed),
-        ping=svc.settings.api.sse_heartbeat_s,
-        send_timeout=svc.settings.api.sse_send_timeout_s,
+        ping=ApiSettings.of(svc.settings).sse_heartbeat_s,
+        send_timeout=ApiSettings.of(svc.settings).sse_send_timeout_s,
         client_close_handler_callable=closed,
     )
 
 
 async def _events(
-    svc: Services, client: Client, history: list[bytes], corr: str, peer_closed: dict[str, bool]
+    svc: ApiState, client: Client, history: list[bytes], corr: str, peer_closed: dict[str, bool]
 ) -> AsyncIterator[bytes]:
     reason = ""
     try:
@@ -449,9 +450,7 @@ async def _events(
         svc.log.info("sse_closed", reason=reason, correlation_id=corr)
 
 
-def _why(reason: str, svc: Services) -> str:
+def _why(reason: str, svc: ApiState) -> str:
     if reason == "slow":
-        return (
-            f"more than {svc.settings.api.sse_queue_size} events waited for this client (api.sse_queue_size)"
-        )
+        return f"more than {ApiSettings.of(svc.settings).sse_queue_size} events waited for this client (api.sse_queue_size)"
     return "the api is shutting down; reconnect with Last-Event-ID"

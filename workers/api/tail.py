@@ -11,9 +11,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
+from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import ContractError, Serde
-from workers.runtime import clients
 from workers.runtime.reader import take
 
 from .streams import BY_TOPIC, Position, Published, Slot, published

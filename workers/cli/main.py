@@ -7,46 +7,35 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from workers.config import ConfigError, FleetSettings, load_settings
 from workers.contracts import ContractError
-from workers.topology import InvalidTopology, load_topology, topology_path, validate
+from workers.topology import (
+    InvalidTopology,
+    load_topology,
+    read_topology,
+    service_names,
+    topology_path,
+    validate,
+    worker_names,
+)
 
 
 def _workers() -> list[str]:
     """The workers declared in topology/fleet.yaml."""
-    import yaml
-
-    return list(yaml.safe_load(topology_path().read_text())["workers"])
+    return worker_names()
 
 
-# Workers that are services, not stream processors: no fleet.yaml entry, same `run`.
-SERVICES = ("api", "trainer")
+# The services of topology/fleet.yaml (`services:`): not stream processors, same `run`.
+SERVICES = tuple(service_names())
 
 
 def _settings(args: argparse.Namespace) -> FleetSettings:
     return load_settings(args.config)
 
 
-def cmd_broker(args: argparse.Namespace) -> int:
-    from workers.broker.local import LocalBroker
-    from workers.broker.secure import SecureBroker
-
-    broker = SecureBroker(port=args.port) if args.secure else LocalBroker(port=args.port)
-    if args.action == "up":
-        print(broker.up(), flush=True)
-    elif args.action == "down":
-        print("stopped" if broker.down() else "not running")
-    else:
-        print(json.dumps(broker.status()))
-    return 0
-
-
 def cmd_topology(args: argparse.Namespace) -> int:
-    import yaml
-
     if args.action == "render":
         from workers.api import dag
 
@@ -59,8 +48,18 @@ def cmd_topology(args: argparse.Namespace) -> int:
         print(text, end="")
         return 0
 
-    with open(args.file or topology_path()) as f:
-        errors = validate(yaml.safe_load(f))
+    if args.action == "helm-values":
+        from workers import chart
+
+        try:
+            changed = chart.write(load_topology(1, args.file and Path(args.file)))
+        except chart.ValuesError as exc:
+            print(f"regime-fleet: error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps({"values": str(chart.VALUES), "changed": changed}))
+        return 0
+
+    errors = validate(read_topology(args.file and Path(args.file)))
     for e in errors:
         print(json.dumps(e.as_dict()))
     if not errors:
@@ -85,7 +84,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from workers.cli.jsonio import produce_lines
+    from workers.runtime.topic_io import produce_lines
 
     settings = _settings(args)
     with open(args.file) if args.file else contextlib.nullcontext(sys.stdin) as source:
@@ -97,7 +96,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
-    from workers.cli.jsonio import consume_records, write_lines
+    from workers.contracts.json_form import dumps
+    from workers.runtime.topic_io import consume_records
 
     settings = _settings(args)
     records = consume_records(
@@ -108,20 +108,18 @@ def cmd_consume(args: argparse.Namespace) -> int:
         max_records=args.max,
         timeout_s=args.timeout,
     )
-    write_lines(records)
+    for record in records:
+        print(dumps(record), flush=True)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from importlib import import_module
-
+    from workers.runtime.app import build
     from workers.runtime.observability import configure_logging
 
     configure_logging(os.environ.get("REGIME_FLEET_LOG_LEVEL", "INFO"))
     settings = _settings(args)
-    build: Callable[..., object] = import_module(f"workers.{args.worker}.app").build
-    worker = build(settings, load_topology(settings.partitions))
-    return int(worker.run())  # type: ignore[attr-defined]
+    return int(build(args.worker, settings, load_topology(settings.partitions)).run())
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -129,18 +127,6 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     sys.stdout.write(render())
     return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from workers.demo.run import run_demo
-
-    return int(run_demo(args))
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from workers.bench.run import run_bench
-
-    return int(run_bench(args))
 
 
 REPLAYABLE = ("engine.runs", "market.buffer", "market.raw", "signals.enriched")
@@ -243,19 +229,68 @@ def cmd_provenance(args: argparse.Namespace) -> int:
         return 2
 
 
+# Commands that come with the source checkout (harness/, the regime-fleet-harness distribution),
+# found through this entry-point group: the product never imports the harness by name.
+COMMANDS_GROUP = "regime_fleet.commands"
+CHECKOUT_COMMANDS = {
+    "broker": "make kafka-up",
+    "demo": "make demo",
+    "bench": "make bench",
+    "chaos": "make chaos",
+}
+
+
+def add_harness_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Each installed `regime_fleet.commands` entry point adds its subcommand; a checkout command
+    that is not installed (or does not load) still parses, and says why and where it comes from."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+    for name in [*CHECKOUT_COMMANDS, *sorted(set(found) - set(CHECKOUT_COMMANDS))]:
+        broken = ""
+        if name in found:
+            try:
+                found[name].load()(sub)
+                continue
+            except Exception as exc:  # a broken harness must not take `run` and the rest down with it
+                broken = f"{type(exc).__name__}: {exc}"
+        missing = sub.add_parser(
+            name,
+            help=f"{'does not load' if broken else 'not installed'}: comes with the source checkout "
+            f"({CHECKOUT_COMMANDS.get(name, 'harness/')})",
+            add_help=False,
+            prefix_chars="\0",  # every argument is accepted, so the answer is the one below
+        )
+        missing.add_argument("args", nargs="*")
+        missing.set_defaults(func=_not_installed, broken=broken)
+
+
+def _not_installed(args: argparse.Namespace) -> int:
+    """Exit 2 with why the command is missing and how to get it."""
+    how = CHECKOUT_COMMANDS.get(args.command, "make venv")
+    if args.broken:
+        print(f"regime-fleet: error: `{args.command}` does not load: {args.broken}", file=sys.stderr)
+    else:
+        print(
+            f"regime-fleet: error: `{args.command}` is not installed: it comes with the source checkout, "
+            "not with the regime-fleet package",
+            file=sys.stderr,
+        )
+    print(
+        f"In a clone of the repository run `{how}` (the Makefile installs harness/, the "
+        "regime-fleet-harness distribution, beside the package), or `pip install -e ./harness` there.",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regime-fleet", description=__doc__)
     p.add_argument("--config", help="YAML settings file (environment REGIME_FLEET_* overrides it)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("broker", help="run a local single-node Apache Kafka (KRaft) from Maven Central")
-    b.add_argument("action", choices=("up", "down", "status"))
-    b.add_argument("--port", type=int, default=int(os.environ.get("KAFKA_PORT", "9092")))
-    b.add_argument("--secure", action="store_true", help="SASL_SSL, SCRAM users, ACLs (docs/security.md)")
-    b.set_defaults(func=cmd_broker)
-
     t = sub.add_parser("topology", help="check topology/fleet.yaml")
-    t.add_argument("action", choices=("validate", "render"))
+    t.add_argument("action", choices=("validate", "render", "helm-values"))
     t.add_argument("--file", help="another topology file")
     t.add_argument("--format", choices=("json", "mermaid"), default="json", help="with render")
     t.set_defaults(func=cmd_topology)
@@ -280,12 +315,6 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run one worker until SIGTERM")
     r.add_argument("worker", choices=[*_workers(), *SERVICES])
     r.set_defaults(func=cmd_run)
-
-    d = sub.add_parser("demo", help="broker, topics, all workers, real S&P 500/NASDAQ data, live results")
-    d.add_argument("--partitions", type=int, default=3)
-    d.add_argument("--days", type=int, default=500, help="trading days per index to replay")
-    d.add_argument("--window", type=int, default=60, help="bars per SnapshotInputs window")
-    d.set_defaults(func=cmd_demo)
 
     rp = sub.add_parser(
         "replay",
@@ -322,34 +351,14 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("action", choices=("openapi",))
     a.set_defaults(func=cmd_api)
 
-    from workers.chaos.run import add_parser as add_chaos
-    from workers.cli.models import add_parser as add_model
+    from workers.cli.acls import add_parser as add_acls
+    from workers.cli.model import add_parser as add_model
     from workers.cli.train import add_parser as add_train
 
     add_model(sub)
-    from workers.cli.acls import add_parser as add_acls
-
     add_acls(sub)
     add_train(sub)
-
-    add_chaos(sub)
-
-    be = sub.add_parser("bench", help="throughput and latency against the broker (writes bench/results/)")
-    be.add_argument("--events", type=int, default=200_000, help="records for (a) and (b)")
-    be.add_argument(
-        "--quick",
-        action="store_true",
-        help="about a minute and a half: smaller (a) and (b), one rate, 15 s windows, no (l)",
-    )
-    be.add_argument("--all", action="store_true", help="also (d)-(j) and the api")
-    be.add_argument(
-        "--only",
-        choices=("ingest", "steady", "scale-out", "replay", "enricher", "training", "api"),
-        help="run one part alone: ingest = (a) and (b), steady = (c) (BENCH_SECONDS per window, "
-        "default 60; BENCH_TRACE=1 adds the per-hop breakdown), scale-out = (l), replay = (d) and "
-        "(e), enricher = (g) and (h), training = (i) and (j), api = (f)",
-    )
-    be.set_defaults(func=cmd_bench)
+    add_harness_commands(sub)
     return p
 
 

@@ -1,4 +1,5 @@
-"""`regime-fleet train`: train a meta-model by hand, with a report; optionally publish it."""
+"""`regime-fleet train`: train a meta-model by hand, with a report; optionally publish it (the
+args and the printing; the job is workers/trainer/by_hand.py)."""
 
 from __future__ import annotations
 
@@ -6,66 +7,43 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from workers.config import load_settings
+from workers.enricher.settings import EnricherSettings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from workers.cli.models import publish_model
-    from workers.meta_model.training import TrainingError, train
+    from workers.meta_model.training import TrainingError
     from workers.runtime.reader import TopicError
-    from workers.trainer import data
-    from workers.trainer.report import write_report
-    from workers.trainer.service import active_model
+    from workers.trainer.by_hand import train_once
 
     settings = load_settings(args.config)
     version = (
-        args.version or f"{settings.enricher.model_name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        args.version
+        or f"{EnricherSettings.of(settings).model_name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     )
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
 
     def progress(stage: str, done: int, total: int) -> None:
         print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
     try:
-        print(f"reading training data ({args.source})...", file=sys.stderr, flush=True)
-        if args.source == "outcomes":
-            dataset = data.from_outcomes(settings)
-        elif args.source == "market.buffer":
-            dataset = data.from_buffer(settings, args.from_offset, args.to_offset)
-        else:
-            dataset = data.from_file(settings, Path(args.source))
-        print(f"{len(dataset.labels)} labelled signals; training...", file=sys.stderr, flush=True)
-        active = active_model(settings) if args.publish else None
-        result = train(
+        summary = train_once(
             settings,
-            dataset,
+            args.source,
             version=version,
-            trained_ts_ms=int(time.time() * 1000),
-            active=active,
+            from_offset=args.from_offset,
+            to_offset=args.to_offset,
+            publish=args.publish,
+            say=say,
             progress=progress,
         )
     except (TrainingError, TopicError) as exc:
         print(f"regime-fleet: error: {exc}", file=sys.stderr)
         return 1
-    png = write_report(result, Path(settings.trainer.report_dir) / version)
-    summary: dict[str, Any] = {
-        "model_version": version,
-        "status": result.record["status"],
-        "rejected_because": result.report["rejected_because"],
-        "validation": result.report["validation"],
-        "samples": result.record["training_samples"],
-        "report": str(png),
-    }
-    if args.publish:
-        record = result.record
-        key = (
-            record["model_name"]
-            if record["status"] == "live"
-            else f"{record['model_name']}:rejected:{version}"
-        )
-        summary["published_to_partitions"] = len(publish_model(settings, record, key=key))
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workers.config import EngineSettings, FleetSettings
+from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.contracts.identity import event_id
 from workers.engine.hysteresis_store import STORE, HysteresisCodec
-from workers.processing import Output, ProcessorBase, ReadError, Record, Services, StateStore
+from workers.engine.settings import EngineSettings
+from workers.processing import Edges, Output, ProcessorBase, ReadError, Record, StateStore
 from workers.regime import (
     ENGINE_VERSION,
     HysteresisParams,
@@ -34,10 +35,10 @@ class RunFailure(Exception):
 class EngineProcessor(ProcessorBase):
     name = "engine"
 
-    def __init__(self, settings: EngineSettings, services: Services | None = None) -> None:
+    def __init__(self, settings: EngineSettings, edges: Edges | None = None) -> None:
         self.settings = settings
-        self.services = services or Services()
-        self.metrics = self.services.metrics
+        self.edges = edges or Edges()
+        self.metrics = self.edges.metrics
         self.hysteresis = settings.mode == "hysteresis"
         self.stores = {STORE: HysteresisCodec(Serde())} if self.hysteresis else {}
         self.hysteresis_params = HysteresisParams(settings.progress_required, settings.min_confidence)
@@ -140,15 +141,8 @@ class EngineProcessor(ProcessorBase):
                 "NO_SNAPSHOT_INPUTS",
                 "the cut holds no SNAPSHOT_INPUTS with as_of_ts_ms <= engine_timestamp_ms",
             )
-        if planned["symbol"] in self.settings.fail_symbols:
-            raise RunFailure(
-                "engine",
-                "INJECTED_FAULT",
-                "engine.fail_symbols names this symbol",
-                self.settings.max_attempts,
-            )
         try:
-            buffered = self.services.reads.get(BUFFER, partition, planned["snapshot_ingest_seq"])
+            buffered = self.edges.reads.get(BUFFER, partition, planned["snapshot_ingest_seq"])
         except ReadError as exc:
             raise RunFailure("buffer", exc.code, exc.message, exc.attempts) from exc
         inputs = buffered["event"].get("snapshot_inputs")
@@ -208,5 +202,5 @@ class EngineProcessor(ProcessorBase):
         )
 
 
-def create(settings: FleetSettings, services: Services) -> EngineProcessor:
-    return EngineProcessor(settings.engine, services)
+def create(settings: FleetSettings, edges: Edges) -> EngineProcessor:
+    return EngineProcessor(EngineSettings.of(settings), edges)

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workers.config import REGIMES
 from workers.enricher.market import MISSING
 from workers.enricher.regimes import RegimeAsOf
+from workers.enricher.settings import REGIMES
 
 
 @dataclass(frozen=True)

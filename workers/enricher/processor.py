@@ -25,11 +25,13 @@ from workers.config import FleetSettings
 from workers.enricher import market, regimes
 from workers.enricher.features import FeatureSpace, packed, present
 from workers.enricher.market import MarketParams
+from workers.enricher.settings import EnricherSettings
 from workers.enricher.signals import rejection
 from workers.enricher.vpin import VpinParams
 from workers.enricher.weights import regime_weight
+from workers.ingest.settings import IngestSettings
 from workers.meta_model import COLD_CONFIDENCE, NO_MODEL, LoadedModel, ModelRejected, load, verify
-from workers.processing import JsonCodec, Output, ProcessorBase, Record, Services, StateStore, dead_letter
+from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore, dead_letter
 from workers.topics import BUFFER, ENRICHED, EVENTS, FLEET_DLQ, MODELS, SIGNALS
 
 ENRICHER_VERSION = "1"
@@ -43,10 +45,10 @@ class EnricherProcessor(ProcessorBase):
     name = "enricher"
     punctuate_interval_ms = 5000  # the model gauges
 
-    def __init__(self, settings: FleetSettings, services: Services | None = None) -> None:
-        config = settings.enricher
+    def __init__(self, settings: FleetSettings, edges: Edges | None = None) -> None:
+        config = EnricherSettings.of(settings)
         self.config = config
-        self.metrics = (services or Services()).metrics
+        self.metrics = (edges or Edges()).metrics
         self.stores = {MARKET: JsonCodec(), REGIMES: JsonCodec(), PARTITION: JsonCodec()}
         self.market_params = MarketParams(
             return_horizons=tuple(config.return_horizons),
@@ -63,7 +65,10 @@ class EnricherProcessor(ProcessorBase):
         self.space = FeatureSpace(tuple(self.market_params.feature_names()), tuple(config.signal_features))
         self.feature_names = self.space.names
         self._names_digest = hashlib.sha256(",".join(self.feature_names).encode())
-        self.ts_bounds = (settings.ingest.min_event_ts_ms, settings.ingest.max_event_ts_ms)
+        self.ts_bounds = (
+            IngestSettings.of(settings).min_event_ts_ms,
+            IngestSettings.of(settings).max_event_ts_ms,
+        )
         self.fingerprint = config.fingerprint()
         # Loaded boosters by sha256: content-addressed, so never stale whatever is rewound.
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
@@ -312,5 +317,5 @@ class EnricherProcessor(ProcessorBase):
         }
 
 
-def create(settings: FleetSettings, services: Services) -> EnricherProcessor:
-    return EnricherProcessor(settings, services)
+def create(settings: FleetSettings, edges: Edges) -> EnricherProcessor:
+    return EnricherProcessor(settings, edges)

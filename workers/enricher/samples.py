@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.contracts.buffer import buffered
+
 
 def bar_record(symbol: str, ts_ms: int, close: float, volume: float, seq: int = 0) -> dict[str, Any]:
     """A RawInputBufferRecord holding one bar (as ingest writes it to market.buffer)."""
@@ -28,18 +30,6 @@ def bar_record(symbol: str, ts_ms: int, close: float, volume: float, seq: int = 
         "source": "samples",
     }
     return buffered(event, seq)
-
-
-def buffered(event: dict[str, Any], source_offset: int = 0) -> dict[str, Any]:
-    """A RawMarketEvent wrapped as ingest writes it to market.buffer (in-memory runs)."""
-    return {
-        "event": event,
-        "source_topic": "market.raw",
-        "source_partition": 0,
-        "source_offset": source_offset,
-        "ingest_ts_ms": 0,
-        "correlation_id": "",
-    }
 
 
 def signal(

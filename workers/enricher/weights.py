@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from workers.config import SideWeights
+from workers.enricher.settings import SideWeights
 
 
 def regime_weight(

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from workers import topics
-from workers.config import FleetSettings, IngestSettings
+from workers.config import FleetSettings
 from workers.contracts.errors import InvalidEvent
 from workers.contracts.identity import correlation_id
 from workers.contracts.validation import check_raw_event
-from workers.processing import Output, ProcessorBase, Record, Services, StateStore, dead_letter
+from workers.ingest.settings import IngestSettings
+from workers.processing import Edges, Output, ProcessorBase, Record, StateStore, dead_letter
 
 
 class DedupeWindow:
@@ -60,15 +61,15 @@ def check_trust(record: Record, event: Mapping[str, Any], settings: IngestSettin
 class IngestProcessor(ProcessorBase):
     name = "ingest"
 
-    def __init__(self, settings: IngestSettings, services: Services | None = None) -> None:
+    def __init__(self, settings: IngestSettings, edges: Edges | None = None) -> None:
         self.settings = settings
-        self.services = services or Services()
+        self.edges = edges or Edges()
         self.windows: dict[int, DedupeWindow] = {}
 
     def assigned(self, partitions: Sequence[int]) -> None:
         """Reset each partition's window to the event_ids already accepted into the buffer."""
         for partition in partitions:
-            tail = self.services.reads.tail(topics.BUFFER, partition, self.settings.dedupe_window)
+            tail = self.edges.reads.tail(topics.BUFFER, partition, self.settings.dedupe_window)
             ids = (v["event"]["event_id"] for v in tail if isinstance(v.get("event"), Mapping))
             self.windows[partition] = DedupeWindow(self.settings.dedupe_window, ids)
 
@@ -85,7 +86,7 @@ class IngestProcessor(ProcessorBase):
             return [dead_letter(record, topics.RAW_DLQ, exc.code, exc.message)]
         window = self.windows.setdefault(record.partition, DedupeWindow(self.settings.dedupe_window))
         if event["event_id"] in window:
-            self.services.metrics.count("duplicates_dropped")
+            self.edges.metrics.count("duplicates_dropped")
             return []
         window.add(event["event_id"])
         corr = record.headers.get("correlation_id") or correlation_id(event["event_id"])
@@ -96,7 +97,7 @@ class IngestProcessor(ProcessorBase):
             "ingest_ts_ms": now_ms,
             "correlation_id": corr,
         }
-        splice = self.services.splice
+        splice = self.edges.splice
         spliced = splice("RawInputBufferRecord", record.raw, rest) if splice and record.raw else None
         headers = {
             "event_type": event["kind"],
@@ -108,5 +109,5 @@ class IngestProcessor(ProcessorBase):
         return [Output(topics.BUFFER, event["symbol"], buffered, headers, partition=record.partition)]
 
 
-def create(settings: FleetSettings, services: Services) -> IngestProcessor:
-    return IngestProcessor(settings.ingest, services)
+def create(settings: FleetSettings, edges: Edges) -> IngestProcessor:
+    return IngestProcessor(IngestSettings.of(settings), edges)

@@ -22,9 +22,11 @@ from typing import Any
 
 from workers.config import FleetSettings
 from workers.enricher.market import observation
+from workers.enricher.settings import EnricherSettings
+from workers.labeler.settings import LabelerSettings
 from workers.meta_model.labels import Barriers, OpenSignal, Outcome
 from workers.meta_model.training import signal_sigma
-from workers.processing import JsonCodec, Output, ProcessorBase, Record, Services, StateStore
+from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore
 from workers.topics import BUFFER, ENRICHED, MODELS, OUTCOMES, RETRAIN
 
 SIGNALS, MONITOR = "signals", "monitor"
@@ -33,13 +35,13 @@ SIGNALS, MONITOR = "signals", "monitor"
 class LabelerProcessor(ProcessorBase):
     name = "labeler"
 
-    def __init__(self, settings: FleetSettings, services: Services | None = None) -> None:
-        self.config = settings.labeler
+    def __init__(self, settings: FleetSettings, edges: Edges | None = None) -> None:
+        self.config = LabelerSettings.of(settings)
         b = self.config.barriers
         self.barriers = Barriers(b.profit_taking, b.stop_loss, b.max_hold)
-        self.metrics = (services or Services()).metrics
+        self.metrics = (edges or Edges()).metrics
         self.stores = {SIGNALS: JsonCodec(), MONITOR: JsonCodec()}
-        self.model_name = settings.enricher.model_name
+        self.model_name = EnricherSettings.of(settings).model_name
 
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         if record.topic == MODELS:
@@ -192,5 +194,5 @@ class LabelerProcessor(ProcessorBase):
         return outputs
 
 
-def create(settings: FleetSettings, services: Services) -> LabelerProcessor:
-    return LabelerProcessor(settings, services)
+def create(settings: FleetSettings, edges: Edges) -> LabelerProcessor:
+    return LabelerProcessor(settings, edges)

@@ -27,12 +27,12 @@ import numpy as np
 import xgboost as xgb
 
 from workers.config import FleetSettings
-from workers.enricher.samples import buffered
+from workers.contracts.buffer import buffered
+from workers.meta_model.booster import model_record, train_booster
 from workers.meta_model.cv import scores, walk_forward
 from workers.meta_model.labels import Barriers, label_paths
 from workers.meta_model.primary import crossovers
 from workers.meta_model.scoring import load
-from workers.meta_model.train import model_record, train_booster
 from workers.processing.driver import Driver
 from workers.topology import load_topology
 
@@ -54,7 +54,7 @@ class Dataset:
 
 
 def barriers(settings: FleetSettings) -> Barriers:
-    b = settings.trainer.barriers
+    b = settings.section("trainer").barriers
     return Barriers(b.profit_taking, b.stop_loss, b.max_hold)
 
 
@@ -72,12 +72,13 @@ def dataset_from_bars(
 ) -> Dataset:
     """Bars are RawMarketEvents of kind BAR (any symbols, any order)."""
     bars = sorted((b for b in bars if b["kind"] == "BAR"), key=lambda b: (b["event_ts_ms"], b["symbol"]))
-    if len(bars) < settings.trainer.min_bars:
-        raise TrainingError(f"{len(bars)} bars; training needs at least {settings.trainer.min_bars}")
+    t = settings.section("trainer")  # by name: the trainer's package imports this one
+    if len(bars) < t.min_bars:
+        raise TrainingError(f"{len(bars)} bars; training needs at least {t.min_bars}")
     closes = np.array([b["bar"]["close"] for b in bars], dtype=float)
     if not np.all(np.isfinite(closes)) or np.any(closes <= 0):
         raise TrainingError("bars with NaN, infinite or non-positive closes")
-    signals = [s for s in crossovers(bars, settings.trainer.fast, settings.trainer.slow) if s["direction"]]
+    signals = [s for s in crossovers(bars, t.fast, t.slow) if s["direction"]]
     enriched = _enrich(settings, bars, signals, list(regime_events))
     b = barriers(settings)
     by_symbol: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -94,7 +95,7 @@ def dataset_from_bars(
                 int(np.searchsorted(ts, e["signal"]["signal_ts_ms"], side="right")),
                 e["signal"]["price"],
                 e["signal"]["direction"],
-                signal_sigma(e["feature_values"], settings.trainer.barriers.vol_horizon),
+                signal_sigma(e["feature_values"], t.barriers.vol_horizon),
             )
             for e in mine
         ]
@@ -125,7 +126,8 @@ def _enrich(
     """The enricher core over bars, regime events and signals in event-time order. Records
     come in time order here, so holding market data for later signals changes nothing but
     the cost: a short pending list gives the same features."""
-    quick = settings.model_copy(update={"enricher": settings.enricher.model_copy(update={"max_pending": 4})})
+    enricher = settings.section("enricher")  # by name: the enricher's package imports this one
+    quick = settings.model_copy(update={"enricher": enricher.model_copy(update={"max_pending": 4})})
     driver = Driver.for_fleet(quick, load_topology(1), ["enricher"])
     names: list[str] = driver.processors["enricher"].feature_names  # type: ignore[attr-defined]
     timeline = sorted(
@@ -198,7 +200,7 @@ def train(
     progress: Progress | None = None,
 ) -> TrainingResult:
     """Purged walk-forward CV, the final fit, the gate; a ModelRecord with its report."""
-    t = settings.trainer
+    t = settings.section("trainer")  # by name: the trainer's package imports this one
     if len(data.labels) < t.min_samples:
         raise TrainingError(f"{len(data.labels)} labelled signals; training needs at least {t.min_samples}")
     if len(set(data.labels.tolist())) < 2:
@@ -263,12 +265,12 @@ def train(
         "samples": len(data.labels),
         "positive_rate": float(np.mean(data.labels)),
         "data": data.provenance,
-        "settings": settings.trainer.model_dump(mode="json"),
-        "settings_fingerprint": hashlib.sha256(settings.trainer.model_dump_json().encode()).hexdigest()[:16],
+        "settings": t.model_dump(mode="json"),
+        "settings_fingerprint": hashlib.sha256(t.model_dump_json().encode()).hexdigest()[:16],
     }
     record = model_record(
         booster,
-        name=settings.enricher.model_name,
+        name=settings.section("enricher").model_name,
         version=version,
         trained_ts_ms=trained_ts_ms,
         feature_names=data.names,

@@ -4,20 +4,21 @@ no wall clock. The shared runtime (workers/runtime) runs cores against Kafka; th
 
 from workers.processing.processor import (
     NO_METRICS,
+    Edges,
     Metrics,
     Processor,
     ProcessorBase,
     ReadError,
     Reads,
-    Services,
     Unavailable,
 )
 from workers.processing.records import Output, Record, dead_letter
-from workers.processing.state import Codec, JsonCodec, StateStore, StoreCorruption, StoreError, StoreView
+from workers.state import Codec, JsonCodec, StateStore, StoreCorruption, StoreError, StoreView
 
 __all__ = [
     "NO_METRICS",
     "Codec",
+    "Edges",
     "JsonCodec",
     "Metrics",
     "Output",
@@ -26,7 +27,6 @@ __all__ = [
     "ReadError",
     "Reads",
     "Record",
-    "Services",
     "StateStore",
     "StoreCorruption",
     "StoreError",

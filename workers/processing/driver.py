@@ -11,21 +11,30 @@ Like a live worker, the driver processes one record at a time per worker and com
 stores after each record; a processor that raises has the record dead-lettered
 (PROCESSOR_ERROR) to its topology dead-letter topic. Records are processed in the order they
 were produced (a FIFO across topics), which keeps every topic partition's order.
+
+Time is the driver's, never the machine's. Records carry their own event time
+(`timestamp_ms`); wall time (`now_ms`, what `process` and `punctuate` get, and the timestamp
+of what the workers produce) starts where the test says and moves only when it is told
+(`advance_wall_clock`, `set_wall_clock`, `feed(now_ms=...)`). Each feed and each move of the
+clock is one poll of the live loop: after its records, every punctuating worker runs
+`punctuate` for each partition it was assigned, once per interval bucket
+(`now_ms // punctuate_interval_ms`), as workers/runtime does. A worker is assigned a
+partition by its first record there, or by `assign` (as a live worker is when it starts).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from workers.config import FleetSettings
-from workers.processing.memory import MemoryStore
-from workers.processing.processor import Processor, ReadError, Services
+from workers.processing.processor import Edges, Processor, ReadError
 from workers.processing.records import Output, Record, dead_letter
 from workers.processing.registry import create_processor
-from workers.processing.state import StoreView
+from workers.state import StoreView
+from workers.state.memory import MemoryStore
 from workers.topology import Topology
 
 
@@ -44,19 +53,16 @@ class Logged:
 
 class Driver:
     def __init__(
-        self,
-        topology: Topology,
-        processors: Mapping[str, Processor] | None = None,
-        *,
-        clock: Callable[[], int] = lambda: 0,
+        self, topology: Topology, processors: Mapping[str, Processor] | None = None, *, now_ms: int = 0
     ) -> None:
         self.topology = topology
         self.processors: dict[str, Processor] = dict(processors or {})
-        self.clock = clock
         self.logs: dict[str, dict[int, dict[int, Logged]]] = {}
+        self._now_ms = now_ms
         self._received: dict[str, list[Logged]] = {}
         self._stores: dict[tuple[str, str, int], MemoryStore] = {}
-        self._assigned: set[tuple[str, int]] = set()
+        self._assigned: dict[str, set[int]] = {}
+        self._punctuated: dict[tuple[str, int], int] = {}  # (worker, partition) -> last bucket
         self._queue: deque[Logged] = deque()
         self._next: dict[tuple[str, int], int] = {}  # the next offset of each topic partition
 
@@ -67,14 +73,43 @@ class Driver:
         topology: Topology,
         workers: Iterable[str] | None = None,
         *,
-        clock: Callable[[], int] = lambda: 0,
+        now_ms: int = 0,
     ) -> Driver:
         """The named workers' cores (default: every worker), reading through this driver."""
-        driver = cls(topology, clock=clock)
-        services = Services(reads=driver)
+        driver = cls(topology, now_ms=now_ms)
+        edges = Edges(reads=driver)
         for name in workers if workers is not None else topology.order():
-            driver.processors[name] = create_processor(name, settings, services)
+            driver.processors[name] = create_processor(name, settings, edges)
         return driver
+
+    # -- time ----------------------------------------------------------------------------
+
+    @property
+    def now_ms(self) -> int:
+        """The wall time the workers see, in epoch milliseconds."""
+        return self._now_ms
+
+    def advance_wall_clock(self, ms: int) -> None:
+        """Move wall time `ms` forward, then poll: the punctuations now due run."""
+        self.set_wall_clock(self._now_ms + ms)
+
+    def set_wall_clock(self, now_ms: int) -> None:
+        """Move wall time to `now_ms` (a recorded clock's next reading), then poll."""
+        self._move(now_ms)
+        self._settle()
+
+    def _move(self, now_ms: int) -> None:
+        if now_ms < self._now_ms:
+            raise ValueError(f"wall time goes forward only: {now_ms} < now {self._now_ms}")
+        self._now_ms = now_ms
+
+    def assign(self, worker: str, partitions: Iterable[int]) -> None:
+        """Give `worker` these partitions (as a rebalance does), then poll."""
+        new = sorted(set(partitions) - self._assigned.setdefault(worker, set()))
+        if new:
+            self._assigned[worker].update(new)
+            self.processors[worker].assigned(new)
+        self._settle()
 
     # -- input ---------------------------------------------------------------------------
 
@@ -88,11 +123,15 @@ class Driver:
         offset: int | None = None,
         timestamp_ms: int = 0,
         headers: Mapping[str, str] | None = None,
+        now_ms: int | None = None,
     ) -> None:
-        """One input record (at its original offset, if given), then everything it causes."""
+        """One input record (at its original offset, if given, with its own event time), then
+        everything it causes, then the punctuations due: one poll. `now_ms`: the wall time of
+        that poll (the clock moves there first), else the current one."""
+        if now_ms is not None:
+            self._move(now_ms)
         self._queue.append(self._log(topic, partition, key, value, dict(headers or {}), offset, timestamp_ms))
-        while self._queue:
-            self._route(self._queue.popleft())
+        self._settle()
 
     def preload(
         self, topic: str, partition: int, offset: int, key: str | None, value: Mapping[str, Any]
@@ -146,6 +185,15 @@ class Driver:
         self._received.setdefault(topic, []).append(logged)
         return logged
 
+    def _settle(self) -> None:
+        """Route everything queued, then punctuate what is due, until nothing is left: a
+        punctuation's outputs are routed, and may assign partitions that are due in turn."""
+        while True:
+            while self._queue:
+                self._route(self._queue.popleft())
+            if not self._punctuate():
+                return
+
     def _route(self, logged: Logged) -> None:
         if not isinstance(logged.value, Mapping):
             return  # dead letters and other raw bytes end where they land
@@ -155,8 +203,9 @@ class Driver:
 
     def _process(self, name: str, processor: Processor, logged: Logged) -> None:
         partition = logged.partition
-        if (name, partition) not in self._assigned:
-            self._assigned.add((name, partition))
+        assigned = self._assigned.setdefault(name, set())
+        if partition not in assigned:
+            assigned.add(partition)
             processor.assigned([partition])
         key = logged.key.decode("utf-8", "replace") if isinstance(logged.key, bytes) else logged.key
         text_headers = {
@@ -172,9 +221,9 @@ class Driver:
             text_headers,
             timestamp_ms=logged.timestamp_ms,
         )
-        views: dict[str, StoreView] = {s: self.store(name, s, partition).view() for s in processor.stores}
+        views = self._views(name, partition)
         try:
-            outputs = processor.process(record, views, self.clock())
+            outputs = processor.process(record, views, self._now_ms)
         except Exception as exc:  # as the runtime does: the record is dead-lettered, the rest goes on
             for view in views.values():
                 view.discard()
@@ -182,12 +231,39 @@ class Driver:
             outputs = [
                 dead_letter(record, spec.dead_letter, "PROCESSOR_ERROR", f"{type(exc).__name__}: {exc}")
             ]
+        self._commit(name, partition, views, outputs)
+
+    def _punctuate(self) -> bool:
+        """Each punctuating worker's partitions whose interval bucket has not run yet (as the
+        live loop does after a batch); True when any ran."""
+        ran = False
+        for name, processor in self.processors.items():
+            interval = processor.punctuate_interval_ms
+            if interval <= 0:
+                continue
+            bucket = self._now_ms // interval
+            for partition in sorted(self._assigned.get(name, ())):
+                if self._punctuated.get((name, partition)) == bucket:
+                    continue
+                self._punctuated[(name, partition)] = bucket
+                ran = True
+                views = self._views(name, partition)
+                self._commit(name, partition, views, processor.punctuate(partition, views, self._now_ms))
+        return ran
+
+    def _views(self, name: str, partition: int) -> dict[str, StoreView]:
+        return {s: self.store(name, s, partition).view() for s in self.processors[name].stores}
+
+    def _commit(
+        self, name: str, partition: int, views: Mapping[str, StoreView], outputs: list[Output]
+    ) -> None:
         for store, view in views.items():
             self.store(name, store, partition).commit(view)
         for out in outputs:
             self._queue.append(self._emit(out, partition))
 
     def _emit(self, out: Output, partition: int) -> Logged:
-        # Every output of the fleet is pinned or co-partitioned with its input.
+        # Every output of the fleet is pinned or co-partitioned with its input; stamped with
+        # the wall time it was produced at, as a producer stamps it.
         target = out.partition if out.partition is not None else partition
-        return self._log(out.topic, target, out.key, out.value, out.headers, None, 0)
+        return self._log(out.topic, target, out.key, out.value, out.headers, None, self._now_ms)

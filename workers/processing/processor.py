@@ -1,6 +1,6 @@
 """The processor protocol, and what the edges lend a core: direct topic reads and metrics.
 
-A core is built once from settings and `Services`; the runtime or the driver calls its hooks.
+A core is built once from settings and `Edges`; the runtime or the driver calls its hooks.
 It never calls Kafka, never commits, never reads a clock: `now_ms` comes in as an argument.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workers.processing.records import Output, Record
-from workers.processing.state import Codec, StateStore
+from workers.state import Codec, StateStore
 
 
 class Metrics(Protocol):
@@ -84,7 +84,7 @@ Splice = Callable[[str, bytes, dict[str, Any]], bytes | None]
 
 
 @dataclass(frozen=True)
-class Services:
+class Edges:
     reads: Reads = field(default_factory=_NoReads)
     metrics: Metrics = NO_METRICS
     splice: Splice | None = None  # zero-copy wrapping of already-encoded records (live only)

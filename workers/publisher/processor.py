@@ -19,11 +19,11 @@ from typing import Any
 from workers.config import FleetSettings
 from workers.contracts.identity import event_hash, event_id, run_id
 from workers.processing import (
+    Edges,
     JsonCodec,
     Output,
     ProcessorBase,
     Record,
-    Services,
     StateStore,
     dead_letter,
 )
@@ -63,8 +63,8 @@ def verify_result(event: Mapping[str, Any]) -> str | None:
 class PublisherProcessor(ProcessorBase):
     name = "publisher"
 
-    def __init__(self, services: Services | None = None) -> None:
-        self.metrics = (services or Services()).metrics
+    def __init__(self, edges: Edges | None = None) -> None:
+        self.metrics = (edges or Edges()).metrics
         self.stores = {STORE: JsonCodec()}
 
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
@@ -99,5 +99,5 @@ class PublisherProcessor(ProcessorBase):
         return [Output(EVENTS, symbol, event, headers, partition=record.partition)]
 
 
-def create(settings: FleetSettings, services: Services) -> PublisherProcessor:
-    return PublisherProcessor(services)
+def create(settings: FleetSettings, edges: Edges) -> PublisherProcessor:
+    return PublisherProcessor(edges)

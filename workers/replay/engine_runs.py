@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.processing.driver import Driver
@@ -22,7 +23,6 @@ from workers.regime.hysteresis import HysteresisState
 from workers.regime.persistence import to_record
 from workers.replay.compare import diff, event_ref
 from workers.replay.report import ReplayReport
-from workers.runtime import clients
 from workers.runtime.reader import Stored, TopicError, read_all
 from workers.topics import BUFFER, EVENTS, RUNS
 from workers.topology import load_topology

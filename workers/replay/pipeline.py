@@ -21,6 +21,7 @@ from workers.processing.driver import Driver
 from workers.replay.compare import diff, event_ref
 from workers.replay.report import ReplayReport
 from workers.runtime.reader import Stored, TopicError, read_all
+from workers.scheduler.settings import SchedulerSettings
 from workers.topics import BUFFER, EVENTS
 from workers.topology import load_topology
 
@@ -34,7 +35,7 @@ def replay_pipeline(
     symbol: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayReport:
-    if settings.scheduler.mode != "boundary":
+    if SchedulerSettings.of(settings).mode != "boundary":
         raise TopicError("timer-mode cuts came from the wall clock: replay --topic engine.runs instead")
     schema = load_topology(settings.partitions).topics[topic].value_schema
     assert schema is not None

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
+from workers.clients import base_config
 from workers.config import FleetSettings
-from workers.runtime.clients import base_config
 from workers.topology import Topology
 
 

@@ -11,36 +11,29 @@ aborted checkpoint, so a rewind is an ordinary re-open.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from workers.config import FleetSettings
+from workers import clients
 from workers.processing import Processor, StoreCorruption, StoreError, Unavailable
-from workers.runtime import clients
 from workers.runtime.checkpoint import StuckCall, bounded
-from workers.runtime.health import WorkerStatus
+from workers.runtime.context import RuntimeContext
 from workers.runtime.pauses import PauseControl
 from workers.runtime.stores import AssignedStores
 
 
 class Assignment:
     def __init__(
-        self,
-        settings: FleetSettings,
-        processor: Processor,
-        stores: AssignedStores,
-        pauses: PauseControl,
-        status: WorkerStatus,
-        log: Any,
+        self, ctx: RuntimeContext, processor: Processor, stores: AssignedStores, pauses: PauseControl
     ) -> None:
-        self.settings = settings
+        self.ctx = ctx
+        self.settings = ctx.settings
         self.processor = processor
         self.stores = stores
         self.pauses = pauses
-        self.status = status
-        self.log = log
-        self.eos = settings.runtime.processing_guarantee == "exactly_once"
+        self.readiness = ctx.readiness
+        self.log = ctx.log
+        self.eos = ctx.eos
         self.committed: dict[tuple[str, int], int] = {}  # the group's offsets, as last known
 
     def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -69,15 +62,15 @@ class Assignment:
             reason = f"opening partitions {sorted(opening)}: {exc}"
             if "UNSTABLE_OFFSET_COMMIT" in str(exc) or isinstance(exc, StuckCall):
                 reason += " (a predecessor's transaction is still open: it ends when fenced or timed out)"
-            self.status.pause_reasons["opening"] = reason
+            self.readiness.block("opening", reason)
             self.log.warning("partitions_not_open", reason=reason)
             return
         except StoreError as exc:
             if isinstance(exc, StoreCorruption):
                 raise
-            self.status.pause_reasons["opening"] = f"restoring stores: {exc}"
+            self.readiness.block("opening", f"restoring stores: {exc}")
             return
-        self.status.pause_reasons.pop("opening", None)
+        self.readiness.unblock("opening")
         self.pauses.opening -= opening
         if not (self.pauses.gauge is not None and self.pauses.gauge.paused):
             consumer.resume([tp for tp in tps if tp.partition not in self.pauses.held()])
@@ -86,7 +79,11 @@ class Assignment:
     def _restore(self, consumer: Consumer, committed: list[TopicPartition]) -> None:
         """Restore stores and position each partition at its committed offset (at-least-once:
         past what its store already holds)."""
-        reader = Consumer(clients.reader_config(self.settings)) if self.stores.names else None
+        reader = (
+            Consumer(clients.reporting(clients.reader_config(self.settings), self.readiness.client_error))
+            if self.stores.names
+            else None
+        )
         try:
             for tp in committed:
                 done = tp.offset if tp.offset >= 0 else 0

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from workers import clients
 from workers.config import FleetSettings
-from workers.runtime import clients
 
 
 @dataclass

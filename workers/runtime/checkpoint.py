@@ -29,13 +29,10 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from workers.config import FleetSettings
-from workers.contracts import Serde
 from workers.processing import Output, Record, dead_letter
-from workers.runtime.observability import WorkerMetrics
+from workers.runtime.context import RuntimeContext
 from workers.runtime.stores import AssignedStores, Changes
 from workers.state.changelog import SOURCE_OFFSET_HEADER
-from workers.topology import Topology, WorkerSpec
 
 T = TypeVar("T")
 PRODUCER_MAX_BYTES = 16 * 1024 * 1024  # the producer's own limit; topics may allow less
@@ -85,26 +82,17 @@ class _Transaction:
 
 class Checkpoint:
     def __init__(
-        self,
-        settings: FleetSettings,
-        topology: Topology,
-        spec: WorkerSpec,
-        serde: Serde,
-        metrics: WorkerMetrics,
-        stores: AssignedStores,
-        make_producer: Callable[[], Producer],
-        limits: dict[str, int],
+        self, ctx: RuntimeContext, stores: AssignedStores, make_producer: Callable[[], Producer]
     ) -> None:
-        self.settings = settings
-        self.topology = topology
-        self.spec = spec
-        self.serde = serde
-        self.metrics = metrics
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.spec = ctx.spec
+        self.metrics = ctx.metrics
         self.stores = stores
-        self.eos = settings.runtime.processing_guarantee == "exactly_once"
-        self.timeout_s = settings.runtime.kafka_call_timeout_s
+        self.eos = ctx.eos
+        self.timeout_s = ctx.settings.runtime.kafka_call_timeout_s
         self._make_producer = make_producer
-        self.limits = limits  # logical topic -> largest record it accepts
+        self.limits: dict[str, int] = {}  # logical topic -> largest record it accepts
         self.producer: Producer | None = None
         self.txn: _Transaction | None = None
         self._changelog_offsets: dict[tuple[str, int], int] = {}
@@ -169,9 +157,9 @@ class Checkpoint:
     def _encode(self, out: Output) -> bytes:
         if isinstance(out.value, bytes):
             return out.value
-        schema = self.topology.topics[out.topic].value_schema
+        schema = self.ctx.topology.topics[out.topic].value_schema
         assert schema is not None, f"{out.topic} has no value schema"
-        return self.serde.encode(schema, out.value, topic=self.settings.topic(out.topic))
+        return self.ctx.serde.encode(schema, out.value, topic=self.settings.topic(out.topic))
 
     def counter(self, metric: Any, topic: str) -> Any:
         """Per-topic metric children, cached: labels() costs more than the increment."""
@@ -249,7 +237,7 @@ class Checkpoint:
         domain = self.spec.checkpoint_domain
         for kind, faulted in injected.items():
             if faulted:
-                return self.abort(Failure(faulted, kind, f"injected {kind} fault (runtime.fault_file)"))
+                return self.abort(Failure(faulted, kind, f"injected {kind} fault"))
         try:
             if not self.eos:
                 self._flush(txn, "outputs")  # at-least-once: outputs durable before the changelog

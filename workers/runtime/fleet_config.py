@@ -12,8 +12,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from workers import clients
 from workers.config import FleetSettings
-from workers.runtime import clients
 from workers.topics import CONFIG
 
 

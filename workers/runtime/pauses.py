@@ -10,15 +10,12 @@ whose topology says `degrade_on_failure` also turns degraded. Backpressure keeps
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
 from workers.config import FleetSettings
 from workers.runtime.backpressure import BackpressureGauge, Downstream
-from workers.runtime.health import WorkerStatus
-from workers.runtime.observability import WorkerMetrics
+from workers.runtime.context import RuntimeContext
 from workers.topology import WorkerSpec, setting
 
 
@@ -34,41 +31,20 @@ def downstream_of(settings: FleetSettings, spec: WorkerSpec) -> Downstream | Non
 
 
 class PauseControl:
-    def __init__(
-        self,
-        settings: FleetSettings,
-        spec: WorkerSpec,
-        status: WorkerStatus,
-        metrics: WorkerMetrics,
-        log: Any,
-        topic_names: dict[str, str],
-    ) -> None:
-        self.settings = settings
-        self.spec = spec
-        self.status = status
-        self.metrics = metrics
-        self.log = log
-        self.downstream = downstream_of(settings, spec)
-        self.topic_names = topic_names
+    def __init__(self, ctx: RuntimeContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.spec = ctx.spec
+        self.metrics = ctx.metrics
+        self.log = ctx.log
+        self.readiness = ctx.readiness
+        self.downstream = downstream_of(ctx.settings, ctx.spec)
         self.gauge: BackpressureGauge | None = None
         self.failures: dict[int, int] = {}
         self.pauses: dict[int, int] = {}
         self.paused_until: dict[int, float] = {}
         self.opening: set[int] = set()  # assigned, not yet restored and positioned
         self.lag_due = 0.0
-
-    def injected_faults(self, dirty: set[int], batch: set[int]) -> dict[str, set[int]]:
-        """Test hook: `state:<p>` fails checkpoints with store changes for partition p,
-        `produce:<p>` any checkpoint of partition p (`*` = every partition)."""
-        fault_file = self.settings.runtime.fault_file
-        if fault_file is None or not Path(fault_file).exists():
-            return {}
-        lines = Path(fault_file).read_text().split()
-
-        def hit(kind: str, candidates: set[int]) -> set[int]:
-            return {p for p in candidates if f"{kind}:{p}" in lines or f"{kind}:*" in lines}
-
-        return {"state": hit("state", dirty), self.spec.checkpoint_domain: hit("produce", batch | dirty)}
 
     def held(self) -> set[int]:
         """Partitions that stay paused whatever backpressure says."""
@@ -86,12 +62,13 @@ class PauseControl:
             delay = policy.delay(self.pauses[p])
             consumer.pause(self._inputs(p))
             self.paused_until[p] = time.monotonic() + delay
-            self.status.pause_reasons[f"partition {p}"] = (
-                f"{domain}: checkpoint failed {self.failures[p]}x, retry in {delay:.1f} s: {reason}"
+            self.readiness.block(
+                f"partition {p}",
+                f"{domain}: checkpoint failed {self.failures[p]}x, retry in {delay:.1f} s: {reason}",
             )
             self.log.error("partition_paused", partition=p, reason=reason, domain=domain, retry_in_s=delay)
-            if self.spec.degrade_on_failure and self.status.lifecycle == "running":
-                self.status.set_lifecycle("degraded")
+            if self.spec.degrade_on_failure and self.readiness.lifecycle == "running":
+                self.readiness.set_lifecycle("degraded")
                 self.log.error("worker_degraded", lifecycle="degraded", domain=domain)
 
     def succeeded(self, partitions: set[int]) -> None:
@@ -99,10 +76,8 @@ class PauseControl:
             self.failures.pop(p, None)
             self.pauses.pop(p, None)
             if p not in self.paused_until:
-                self.status.pause_reasons.pop(f"partition {p}", None)
-        if self.status.lifecycle == "degraded" and not self.status.pause_reasons:
-            self.status.set_lifecycle("running")
-            self.log.info("worker_recovered", lifecycle="running")
+                self.readiness.unblock(f"partition {p}")
+        self.readiness.recover()
 
     def tick(self, consumer: Consumer) -> None:
         """Before each poll: retry due partitions, apply backpressure, refresh lag."""
@@ -127,7 +102,7 @@ class PauseControl:
             self.pauses.pop(p, None)
             self.paused_until.pop(p, None)
             self.opening.discard(p)
-            self.status.pause_reasons.pop(f"partition {p}", None)
+            self.readiness.unblock(f"partition {p}")
 
     def close(self) -> None:
         if self.gauge is not None:
@@ -142,12 +117,12 @@ class PauseControl:
         change = self.gauge.check()
         if change is True:
             self.metrics.backpressure_pauses.labels(self.spec.name).inc()
-            self.status.backpressure = (
+            self.readiness.status.backpressure = (
                 f"{self.downstream.reason}: lag {self.gauge.lag} > {self.downstream.high}"
             )
             self.log.info("backpressure_pause", lag=self.gauge.lag, bound=self.downstream.high)
         elif change is False:
-            self.status.backpressure = ""
+            self.readiness.status.backpressure = ""
             held = self.held()
             consumer.resume([tp for tp in consumer.assignment() if tp.partition not in held])
             self.log.info("backpressure_resume", lag=self.gauge.lag, bound=self.downstream.low)
@@ -162,10 +137,10 @@ class PauseControl:
         for tp in consumer.position(assigned) if assigned else []:
             _low, high = consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
             lag = max(0, high - tp.offset) if tp.offset >= 0 and high >= 0 else 0
-            topic = self.topic_names.get(tp.topic, tp.topic)
+            topic = self.ctx.logical(tp.topic)
             self.metrics.lag.labels(self.spec.name, topic, str(tp.partition)).set(lag)
             partitions[f"{topic}[{tp.partition}]"] = {"position": tp.offset, "lag": lag}
-        self.status.partitions = partitions
+        self.readiness.status.partitions = partitions
 
     def _inputs(self, partition: int) -> list[TopicPartition]:
         return [TopicPartition(self.settings.topic(t), partition) for t in self.spec.inputs]

@@ -9,11 +9,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.processing import Record
 from workers.processing.records import header_map
-from workers.runtime import clients
 
 
 class TopicError(Exception):

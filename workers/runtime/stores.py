@@ -11,13 +11,14 @@ from typing import Any
 from confluent_kafka import Consumer
 
 from workers.config import FleetSettings
-from workers.processing import Processor, StoreView
+from workers.processing import Processor
 from workers.runtime.observability import WorkerMetrics
+from workers.state import SOURCE_OFFSET, StoreChanges, StoreView
 from workers.state.changelog import restore
-from workers.state.store import PartitionStore
+from workers.state.rocksdb import PartitionStore
 from workers.topology import WorkerSpec
 
-Changes = dict[tuple[str, int], dict[str, bytes | None]]
+Changes = dict[tuple[str, int], StoreChanges]  # the changes of every (store, partition) of a batch
 
 
 class AssignedStores:
@@ -69,7 +70,7 @@ class AssignedStores:
             )
             self.stores[(store, partition)] = ps
             self.views[(store, partition)] = StoreView(ps)
-            stored = ps.meta("__meta__/source_offset")
+            stored = ps.meta(SOURCE_OFFSET)
             source = stored if source is None else min(source, stored if stored is not None else -1)
         return source
 

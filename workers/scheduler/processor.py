@@ -7,9 +7,11 @@ from typing import Any
 
 from workers.config import FleetSettings
 from workers.contracts.identity import run_id
-from workers.processing import JsonCodec, Output, ProcessorBase, Record, Services, StateStore
+from workers.engine.settings import EngineSettings
+from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore
 from workers.regime import ENGINE_VERSION
 from workers.scheduler.cuts import Cut, CutState, append, close, floor_to, on_boundary_record
+from workers.scheduler.settings import SchedulerSettings
 from workers.topics import RUNS
 
 STORE = "cuts"
@@ -19,9 +21,9 @@ class SchedulerProcessor(ProcessorBase):
     name = "scheduler"
 
     def __init__(self, settings: FleetSettings, engine_version: str = ENGINE_VERSION) -> None:
-        self.mode = settings.scheduler.mode
-        self.interval = settings.scheduler.interval_ms
-        self.engine_mode = settings.engine.mode.upper()
+        self.mode = SchedulerSettings.of(settings).mode
+        self.interval = SchedulerSettings.of(settings).interval_ms
+        self.engine_mode = EngineSettings.of(settings).mode.upper()
         self.engine_version = engine_version
         self.config_fingerprint = settings.config_fingerprint()
         self.stores = {STORE: JsonCodec()}
@@ -98,5 +100,5 @@ class SchedulerProcessor(ProcessorBase):
         return Output(RUNS, rid, run, headers, partition=partition)
 
 
-def create(settings: FleetSettings, services: Services) -> SchedulerProcessor:
+def create(settings: FleetSettings, edges: Edges) -> SchedulerProcessor:
     return SchedulerProcessor(settings)

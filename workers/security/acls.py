@@ -14,8 +14,9 @@ What each worker is allowed, and why (the runtime call that needs it):
                           on the topic watched;
   WRITE, DESCRIBE on      its transactional ids, PREFIXED `<prefix>regime-fleet.<worker>-`
   TRANSACTIONAL_ID        (exactly-once only).
-Nothing else: no CREATE, no ALTER, no cluster resource. Services that are not in the topology
-(the api worker) and the topic-creating job are declared below, in the same terms.
+Nothing else: no CREATE, no ALTER, no cluster resource. The topology's services (the api and
+the trainer: no inputs the runtime routes) and the topic-creating job are declared below, in
+the same terms.
 """
 
 from __future__ import annotations

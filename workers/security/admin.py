@@ -16,8 +16,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from workers.clients import base_config
 from workers.config import FleetSettings
-from workers.runtime.clients import base_config
 from workers.security import errors
 from workers.security.acls import Acl
 
@@ -28,13 +28,13 @@ class AclError(Exception):
     """The broker refused or failed an ACL call; the message says which and what to do."""
 
 
-def _admin(settings: FleetSettings) -> AdminClient:
+def _admin(settings: FleetSettings, refusals: errors.Refusals) -> AdminClient:
     """An admin client, after a quick check that the broker accepts the credentials (a wrong
-    password would otherwise surface as a timeout)."""
+    password would otherwise surface as a timeout); its refusals are told to `refusals`."""
     refused = errors.check_access(base_config(settings), timeout_s=5.0)
     if refused is not None:
         raise AclError(refused)
-    return AdminClient(base_config(settings))
+    return AdminClient(base_config(settings, refusals.record))
 
 
 def binding(acl: Acl) -> AclBinding:
@@ -56,11 +56,11 @@ def _acl(b: AclBinding) -> Acl | None:
     return Acl(b.principal, b.restype.name, b.resource_pattern_type.name, b.name, b.operation.name, b.host)
 
 
-def _result(future: object, what: str) -> object:
+def _result(future: object, what: str, refusals: errors.Refusals) -> object:
     try:
         return future.result(timeout=TIMEOUT_S)  # type: ignore[attr-defined]
     except TimeoutError as exc:
-        refused = errors.recent(TIMEOUT_S + 5) or "is the broker reachable?"
+        refused = refusals.within(TIMEOUT_S + 5) or "is the broker reachable?"
         raise AclError(f"{what}: no answer in {TIMEOUT_S:.0f} s: {refused}") from exc
     except KafkaException as exc:
         raise AclError(
@@ -71,7 +71,8 @@ def _result(future: object, what: str) -> object:
 
 def current(settings: FleetSettings, principals: Iterable[str]) -> list[Acl]:
     """Every ALLOW binding the broker holds for these principals."""
-    admin = _admin(settings)
+    refusals = errors.Refusals()
+    admin = _admin(settings, refusals)
     found: set[Acl] = set()
     for principal in sorted(set(principals)):
         query = AclBindingFilter(
@@ -83,7 +84,7 @@ def current(settings: FleetSettings, principals: Iterable[str]) -> list[Acl]:
             AclOperation.ANY,
             AclPermissionType.ANY,
         )
-        result = _result(admin.describe_acls(query), f"describing the ACLs of {principal}")
+        result = _result(admin.describe_acls(query), f"describing the ACLs of {principal}", refusals)
         found.update(a for a in map(_acl, result) if a is not None)  # type: ignore[call-overload]
     return sorted(found)
 
@@ -92,10 +93,11 @@ def create(settings: FleetSettings, acls: list[Acl]) -> int:
     """Create the bindings (creating an existing one is a no-op); how many were asked for."""
     if not acls:
         return 0
-    admin = _admin(settings)  # held until the futures resolve: a destroyed client fails them
+    refusals = errors.Refusals()
+    admin = _admin(settings, refusals)  # held until the futures resolve: a destroyed client fails them
     futures = admin.create_acls([binding(a) for a in acls], request_timeout=TIMEOUT_S)
     for b, future in futures.items():
-        _result(future, f"creating {b}")
+        _result(future, f"creating {b}", refusals)
     return len(acls)
 
 
@@ -116,7 +118,8 @@ def delete(settings: FleetSettings, acls: list[Acl]) -> int:
         for a in acls
     ]
     deleted = 0
-    admin = _admin(settings)
+    refusals = errors.Refusals()
+    admin = _admin(settings, refusals)
     for f, future in admin.delete_acls(filters, request_timeout=TIMEOUT_S).items():
-        deleted += len(_result(future, f"deleting {f}"))  # type: ignore[arg-type]
+        deleted += len(_result(future, f"deleting {f}", refusals))  # type: ignore[arg-type]
     return deleted

@@ -32,7 +32,7 @@ def required(spec: WorkerSpec) -> dict[str, set[str]]:
 
 def missing_access(settings: FleetSettings, spec: WorkerSpec) -> list[str]:
     """`<OPERATION> <topic>` for each operation the broker does not grant ([] when it cannot say)."""
-    from workers.runtime.clients import base_config
+    from workers.clients import base_config
 
     wanted = {settings.topic(t): ops for t, ops in required(spec).items()}
     admin = AdminClient(base_config(settings))

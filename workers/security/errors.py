@@ -1,8 +1,8 @@
 """Kafka refusing a client, said plainly: which kind of refusal and what to do about it.
 
 librdkafka reports a wrong password or an untrusted certificate only through its error
-callback (requests just time out); `record` is that callback for every client the fleet makes
-(runtime/clients.py), and `recent` is what the worker shows on /status. Authorisation errors
+callback (requests just time out); a worker's clients call `Refusals.record` of its readiness
+(runtime/readiness.py), which is what the worker shows on /status. Authorisation errors
 arrive as request errors and are classified by `explain`. Messages never contain a secret:
 librdkafka's texts carry the mechanism and the broker, not the credentials.
 """
@@ -64,8 +64,9 @@ def explain(error: KafkaError | str) -> str | None:
     return f"{found}: {_ADVICE[found]}: {text}"
 
 
-class _Recent:
-    """The last security refusal any client of this process reported, and when."""
+class Refusals:
+    """The last security refusal a process's clients reported, and when: librdkafka calls
+    `record` (its error_cb) from its own threads, the worker's loop asks `within`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -73,12 +74,14 @@ class _Recent:
         self._at = 0.0
 
     def record(self, error: KafkaError) -> None:
+        """An error_cb: remember security refusals (other errors stay as they were)."""
         message = explain(error)
         if message is not None:
             with self._lock:
                 self._message, self._at = message, time.monotonic()
 
     def within(self, seconds: float) -> str | None:
+        """The explained refusal reported in the last `seconds`, if any."""
         with self._lock:
             if self._message and time.monotonic() - self._at <= seconds:
                 return self._message
@@ -89,19 +92,6 @@ class _Recent:
             self._message, self._at = "", 0.0
 
 
-RECENT = _Recent()
-
-
-def record(error: KafkaError) -> None:
-    """librdkafka's `error_cb`: remember security refusals (other errors stay as they were)."""
-    RECENT.record(error)
-
-
-def recent(seconds: float) -> str | None:
-    """The explained refusal reported in the last `seconds`, if any."""
-    return RECENT.within(seconds)
-
-
 def check_access(config: dict[str, Any], timeout_s: float) -> str | None:
     """Connect once with these client settings: the explained refusal (wrong or unknown user,
     untrusted certificate) as soon as librdkafka reports it, or None once the broker answers
@@ -110,11 +100,7 @@ def check_access(config: dict[str, Any], timeout_s: float) -> str | None:
 
     seen: list[KafkaError] = []
 
-    def on_error(error: KafkaError) -> None:
-        record(error)
-        seen.append(error)
-
-    producer = Producer({**config, "error_cb": on_error})
+    producer = Producer({**config, "error_cb": seen.append})
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         producer.poll(0.1)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from workers.state.store import PartitionStore, StoreCorruption, StoreError
+from workers.state.base import CHANGELOG_OFFSET, StoreChanges, StoreCorruption, StoreError
+from workers.state.rocksdb import PartitionStore
 
 SOURCE_OFFSET_HEADER = "source_offset"
 
@@ -45,7 +46,7 @@ def restore(
     """
     started = time.monotonic()
     low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-    stored = store.meta("__meta__/changelog_offset")
+    stored = store.meta(CHANGELOG_OFFSET)
     # No local offset (a new, lost or wiped DB) means a rebuild from the whole changelog.
     result = RestoreResult(full_rebuild=store.wiped or (stored is None and high > low))
     start = (stored + 1) if stored is not None else low
@@ -69,7 +70,7 @@ def restore(
                 raise StoreError(
                     f"restore of {topic}[{partition}] stuck at {position} < high watermark {high}"
                 )
-            changes: dict[str, bytes | None] = {}
+            changes: StoreChanges = {}
             last_offset, last_source = None, None
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
                 if msg.error():
@@ -105,9 +106,7 @@ def restore(
     return result
 
 
-def _accepted(
-    store: PartitionStore, changes: dict[str, bytes | None], key: str, value: bytes, where: str
-) -> bool:
+def _accepted(store: PartitionStore, changes: StoreChanges, key: str, value: bytes, where: str) -> bool:
     codec = store.codec
     try:
         new = codec.decode(value)

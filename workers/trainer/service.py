@@ -20,19 +20,21 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException
 
-from workers.cli.models import publish_model
+from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
+from workers.enricher.settings import EnricherSettings
 from workers.meta_model import NO_MODEL
 from workers.meta_model.training import TrainingError, train
-from workers.runtime import clients
 from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.observability import WorkerMetrics, get_logger
 from workers.runtime.reader import TopicError, read_all
 from workers.topics import MODELS, RETRAIN
 from workers.topology import Topology
 from workers.trainer.data import from_outcomes
+from workers.trainer.publish import publish_model
 from workers.trainer.report import write_report
+from workers.trainer.settings import TrainerSettings
 
 
 def active_model(settings: FleetSettings) -> dict[str, Any] | None:
@@ -40,7 +42,8 @@ def active_model(settings: FleetSettings) -> dict[str, Any] | None:
     live = [
         s.value
         for s in read_all(settings, MODELS, "ModelRecord", skip_undecodable=True)
-        if s.value["model_name"] == settings.enricher.model_name and s.value.get("status", "live") == "live"
+        if s.value["model_name"] == EnricherSettings.of(settings).model_name
+        and s.value.get("status", "live") == "live"
     ]
     return max(live, key=lambda v: v["trained_ts_ms"], default=None)
 
@@ -49,12 +52,14 @@ def train_and_publish(settings: FleetSettings, reason: str, log: Any) -> dict[st
     """Train on the live outcomes, publish (live or rejected), write the report: a summary."""
     active = active_model(settings)
     now = int(time.time() * 1000)
-    version = f"{settings.enricher.model_name}-{datetime.fromtimestamp(now / 1000, UTC):%Y%m%dT%H%M%S}Z"
+    version = (
+        f"{EnricherSettings.of(settings).model_name}-{datetime.fromtimestamp(now / 1000, UTC):%Y%m%dT%H%M%S}Z"
+    )
     result = train(settings, from_outcomes(settings), version=version, trained_ts_ms=now, active=active)
     record = result.record
     key = record["model_name"] if record["status"] == "live" else f"{record['model_name']}:rejected:{version}"
     placed = publish_model(settings, record, key=key)
-    png = write_report(result, Path(settings.trainer.report_dir) / version)
+    png = write_report(result, Path(TrainerSettings.of(settings).report_dir) / version)
     summary = {
         "model_version": version,
         "status": record["status"],

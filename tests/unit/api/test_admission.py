@@ -9,9 +9,10 @@ import pytest
 
 from tests.samples import trade_event
 from workers.api.admission import Invalid, prepare
-from workers.cli.jsonio import encode_line
 from workers.config import load_settings
 from workers.contracts import ContractError, Serde
+from workers.contracts.lines import encode_line
+from workers.ingest.settings import IngestSettings
 
 CASES = [
     (trade_event(event_ts_ms="soon"), "SCHEMA_INVALID", "event_ts_ms"),
@@ -32,8 +33,8 @@ def test_refusals_match_produce_and_name_the_field(event, code, field):
             line,
             "RawMarketEvent",
             serde,
-            min_ts_ms=settings.ingest.min_event_ts_ms,
-            max_ts_ms=settings.ingest.max_event_ts_ms,
+            min_ts_ms=IngestSettings.of(settings).min_event_ts_ms,
+            max_ts_ms=IngestSettings.of(settings).max_event_ts_ms,
         )
     with pytest.raises(Invalid) as api_says:
         prepare([(line, event)], settings, serde)

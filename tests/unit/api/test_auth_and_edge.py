@@ -6,7 +6,7 @@ from pydantic import SecretStr
 
 from workers.api.auth import TokenCheck, load_tokens
 from workers.api.edge import correlation_id
-from workers.config import ApiSettings
+from workers.api.settings import ApiSettings
 
 
 def test_any_configured_token_opens_and_nothing_else_does(tmp_path):

@@ -15,8 +15,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.samples import trade_event
-from workers.cli.jsonio import encode_line
 from workers.contracts import SCHEMA_NAMES, ContractError, DecodeError, InvalidEvent, Serde, contract
+from workers.contracts.lines import encode_line
 from workers.contracts.schemas import without_logical_types
 from workers.contracts.serde import SINGLE_OBJECT_MAGIC
 from workers.contracts.validation import MEMBER_OF_KIND, check_raw_event

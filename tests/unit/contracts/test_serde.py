@@ -7,11 +7,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from harness.demo.data import index_events
 from tests.samples import planned_run
 from workers.contracts import DecodeError, Serde, contract
 from workers.contracts.evolution import incompatibilities
 from workers.contracts.schemas import SCHEMA_NAMES, load_raw, schema_dir
-from workers.demo.data import index_events
 
 BAR = {"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 10.0, "interval_ms": 60000}
 EVENT = next(e for e in index_events("SPX", days=1, window=5) if e["kind"] == "SNAPSHOT_INPUTS")

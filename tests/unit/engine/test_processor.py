@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from harness.demo.data import index_events
+from tests.faults import InjectedFaults
 from tests.samples import planned_run
-from workers.config import EngineSettings
-from workers.demo.data import index_events
 from workers.engine.processor import EngineProcessor
-from workers.processing import Record, Services, StoreView
+from workers.engine.settings import EngineSettings
+from workers.processing import Edges, Record, StoreView
 from workers.processing.driver import Driver
-from workers.processing.memory import MemoryStore
+from workers.state.memory import MemoryStore
 from workers.topology import load_topology
 
 SNAPS = [e for e in index_events("SPX", days=30, window=20) if e["kind"] == "SNAPSHOT_INPUTS"]
@@ -24,11 +25,15 @@ def _planned(i, seq):
     )
 
 
-def _engine(**settings):
+def _engine(fail_symbols=(), **settings):
     driver = Driver(load_topology(1))
     for i, e in enumerate(SNAPS):
         driver.preload("market.buffer", 0, i, "SPX", {"event": e})
-    return EngineProcessor(EngineSettings(**settings), Services(reads=driver))
+    engine_settings = EngineSettings(**settings)
+    faults = InjectedFaults(
+        "engine", fail_symbols=frozenset(fail_symbols), attempts=engine_settings.max_attempts
+    )
+    return EngineProcessor(engine_settings, faults.edges(Edges(reads=driver)))
 
 
 def _run(engine, planned, stores=None):
@@ -53,11 +58,12 @@ def test_typed_failures_no_snapshot_and_injected_fault():
     )
     fault = _run(_engine(fail_symbols=["SPX"], max_attempts=4), _planned(0, 0))
     assert fault[1].value["error"] == {
-        "domain": "engine",
+        "domain": "buffer",
         "code": "INJECTED_FAULT",
-        "message": "engine.fail_symbols names this symbol",
+        "message": "the test's fault injector fails reads of SPX",
         "attempts": 4,
     }
+    assert fault[2].value["status"] == "FAILED"
 
 
 def test_status_records_are_ignored():

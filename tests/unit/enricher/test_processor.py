@@ -15,7 +15,7 @@ from workers.enricher.features import row_hash
 from workers.enricher.processor import EnricherProcessor
 from workers.enricher.samples import bar_record, signal
 from workers.meta_model import model_record, train_booster
-from workers.processing import Record, Services
+from workers.processing import Edges, Record
 from workers.processing.driver import Driver
 from workers.topology import load_topology
 
@@ -39,7 +39,7 @@ def driver(metrics: CountingMetrics | None = None, **enricher: Any) -> Driver:
     settings = load_settings(partitions=1, enricher=enricher)
     d = Driver(load_topology(1))
     d.processors["enricher"] = EnricherProcessor(
-        settings, Services(reads=d, metrics=metrics or CountingMetrics())
+        settings, Edges(reads=d, metrics=metrics or CountingMetrics())
     )
     return d
 
@@ -209,7 +209,7 @@ def test_a_restored_enricher_scores_like_the_one_before(booster: bytes, names: l
     )
     d.feed("signals.raw", "S", signal("S", T0 + 29 * MINUTE, seq=1), partition=0)
     # A new core (no booster cache) over the same stores: what a restart restores.
-    d.processors["enricher"] = EnricherProcessor(load_settings(partitions=1), Services(reads=d))
+    d.processors["enricher"] = EnricherProcessor(load_settings(partitions=1), Edges(reads=d))
     d.feed("signals.raw", "S", signal("S", T0 + 29 * MINUTE, seq=1), partition=0)
     first, again = enriched(d)
     ignore = {"enriched_at_ms", "provenance"}

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.samples import regime_event
-from workers.config import REGIMES, EnricherSettings
 from workers.enricher import regimes
+from workers.enricher.settings import REGIMES, EnricherSettings
 from workers.enricher.weights import regime_weight
 
 BASES = EnricherSettings().regime_weights

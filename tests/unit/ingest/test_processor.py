@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from tests.samples import CountingMetrics, trade_event
-from workers.config import IngestSettings, load_settings
+from workers.config import load_settings
 from workers.contracts.identity import correlation_id
 from workers.ingest.processor import DedupeWindow, IngestProcessor
-from workers.processing import Record, Services
+from workers.ingest.settings import IngestSettings
+from workers.processing import Edges, Record
 from workers.processing.driver import Driver
 from workers.topology import load_topology
 
@@ -37,7 +38,7 @@ def test_invalid_event_is_dead_lettered_with_original_bytes_and_reason():
 
 def test_duplicates_within_the_window_are_dropped_and_counted():
     metrics = CountingMetrics()
-    proc = IngestProcessor(IngestSettings(dedupe_window=2), Services(metrics=metrics))
+    proc = IngestProcessor(IngestSettings(dedupe_window=2), Edges(metrics=metrics))
     ids = ["a", "b", "a", "c", "a"]  # the third "a" is outside the 2-id window again
     outs = [proc.process(_record({**TRADE, "event_id": i}), {}, 0) for i in ids]
     assert [len(o) for o in outs] == [1, 1, 0, 1, 1] and metrics.counts["duplicates_dropped"] == 1
@@ -47,7 +48,7 @@ def test_assignment_restores_the_window_from_the_buffer_tail():
     driver = Driver(load_topology(2))
     driver.preload("market.buffer", 1, 0, "S", {"event": TRADE})
     driver.preload("market.buffer", 1, 1, "S", {"not": "a buffer record"})
-    proc = IngestProcessor(IngestSettings(), Services(reads=driver))
+    proc = IngestProcessor(IngestSettings(), Edges(reads=driver))
     proc.assigned([1])
     assert proc.process(_record(TRADE), {}, 0) == []
     assert len(proc.process(_record({**TRADE, "event_id": "e2"}), {}, 0)) == 1

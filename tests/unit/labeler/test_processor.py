@@ -9,7 +9,7 @@ from tests.samples import CountingMetrics
 from workers.config import load_settings
 from workers.enricher.samples import bar_record, signal
 from workers.labeler.processor import LabelerProcessor
-from workers.processing import Services
+from workers.processing import Edges
 from workers.processing.driver import Driver
 from workers.topology import load_topology
 
@@ -20,7 +20,7 @@ MIN = 60_000
 def driver(**labeler: Any) -> Driver:
     d = Driver(load_topology(1))
     settings = load_settings(partitions=1, labeler=labeler)
-    d.processors["labeler"] = LabelerProcessor(settings, Services(reads=d, metrics=CountingMetrics()))
+    d.processors["labeler"] = LabelerProcessor(settings, Edges(reads=d, metrics=CountingMetrics()))
     return d
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from harness.demo.data import index_events
 from workers.config import load_settings
-from workers.demo.data import index_events
 from workers.enricher.processor import EnricherProcessor
 from workers.meta_model.training import TrainingError, dataset_from_bars, train
 

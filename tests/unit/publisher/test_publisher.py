@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from tests.samples import CountingMetrics, result_event
 from workers.contracts.identity import event_hash
-from workers.processing import Record, Services, StoreView
-from workers.processing.memory import MemoryStore
+from workers.processing import Edges, Record, StoreView
 from workers.publisher.processor import PublisherProcessor
+from workers.state.memory import MemoryStore
 
 _event = result_event
 
 
 def test_redeliveries_are_published_once_and_the_chain_links():
     metrics = CountingMetrics()
-    proc = PublisherProcessor(Services(metrics=metrics))
+    proc = PublisherProcessor(Edges(metrics=metrics))
     view = StoreView(MemoryStore())
     sequence = [
         (100, "EngineRunStarted"),

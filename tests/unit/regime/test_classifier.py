@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.demo.data import index_events
+from harness.demo.data import index_events
 from workers.regime import build_snapshot, run
 from workers.regime.snapshot import SnapshotError
 

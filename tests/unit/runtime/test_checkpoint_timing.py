@@ -9,12 +9,15 @@ from typing import Any
 
 from workers.config import FleetSettings, RuntimeSettings
 from workers.runtime.checkpoint import Checkpoint, _Transaction
+from workers.runtime.context import RuntimeContext
+from workers.topology import load_topology
 
 
 def checkpoint(**runtime: Any) -> Checkpoint:
     settings = FleetSettings(runtime=RuntimeSettings(**runtime))
-    # Timing needs only the settings and the open transaction: no topology, client or store.
-    return Checkpoint(settings, None, None, None, None, None, lambda: None, limits={})  # type: ignore[arg-type]
+    ctx = RuntimeContext.build("ingest", settings, load_topology(settings.partitions))
+    # Timing needs only the settings and the open transaction: no client or store.
+    return Checkpoint(ctx, None, lambda: None)  # type: ignore[arg-type]
 
 
 def test_nothing_open_is_never_due_and_the_poll_waits_its_full_timeout() -> None:

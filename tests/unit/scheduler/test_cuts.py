@@ -5,9 +5,9 @@ from hypothesis import strategies as st
 
 from workers.config import FleetSettings
 from workers.processing import Record, StoreView
-from workers.processing.memory import MemoryStore
 from workers.scheduler.cuts import CutState, append, close, on_boundary_record
 from workers.scheduler.processor import SchedulerProcessor
+from workers.state.memory import MemoryStore
 
 INTERVAL = 100
 

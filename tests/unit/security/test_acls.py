@@ -75,7 +75,7 @@ def test_every_declared_topic_and_changelog_is_granted_and_nothing_more(topology
 
 
 def test_the_transactional_prefix_covers_the_runtime_transactional_id(topology, tmp_path):
-    from workers.runtime.clients import transactional_id
+    from workers.clients import transactional_id
 
     settings = FleetSettings(topic_prefix="t1.", runtime={"state_dir": tmp_path, "instance_id": "pod-0"})
     txn = [

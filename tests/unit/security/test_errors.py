@@ -47,14 +47,14 @@ def test_an_explanation_says_what_to_do():
 
 
 def test_recent_refusals_expire_and_clear():
-    errors.RECENT.clear()
-    errors.record(KafkaError(KafkaError._TRANSPORT, "Connection refused"))
-    assert errors.recent(60) is None
-    errors.record(KafkaError(KafkaError._AUTHENTICATION, "Authentication failed"))
-    assert (errors.recent(60) or "").startswith("authentication")
-    assert errors.recent(-1) is None
-    errors.RECENT.clear()
-    assert errors.recent(60) is None
+    refusals = errors.Refusals()
+    refusals.record(KafkaError(KafkaError._TRANSPORT, "Connection refused"))
+    assert refusals.within(60) is None
+    refusals.record(KafkaError(KafkaError._AUTHENTICATION, "Authentication failed"))
+    assert (refusals.within(60) or "").startswith("authentication")
+    assert refusals.within(-1) is None
+    refusals.clear()
+    assert refusals.within(60) is None
 
 
 def _secured() -> FleetSettings:

@@ -1,0 +1,37 @@
+"""The labeler's settings section (`labeler:`): triple-barrier outcomes of enriched signals
+and the retrain triggers. Its BarrierSettings are the trainer's too (one way to label)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from workers.section import Section
+
+
+class BarrierSettings(BaseModel):
+    """Triple-barrier labels (docs/training.md): barriers in sigmas, the vertical one in observations."""
+
+    profit_taking: float = Field(2.0, gt=0)
+    stop_loss: float = Field(2.0, gt=0)
+    max_hold: int = Field(20, ge=1, le=10_000, description="Observations before the vertical barrier.")
+    vol_horizon: int = Field(
+        20, ge=1, description="sigma = vol_h / sqrt(h) of the enriched signal (h in enricher.vol_horizons)."
+    )
+
+
+class LabelerSettings(Section):
+    """The labeler/monitor worker: outcomes of enriched signals and retrain triggers."""
+
+    barriers: BarrierSettings = Field(default_factory=lambda: BarrierSettings())
+    history: int = Field(
+        64, ge=1, le=10_000, description="Recent observations kept per symbol for late signals."
+    )
+    max_open: int = Field(
+        1000, ge=1, description="Open signals per symbol; the oldest resolve VERTICAL beyond it."
+    )
+    window: int = Field(200, ge=10, description="Outcomes in the rolling accuracy per model version.")
+    min_samples: int = Field(50, ge=1, description="Outcomes before accuracy can trigger.")
+    accuracy_drop: float = Field(
+        0.1, gt=0, le=1, description="Trigger below the model's validation accuracy minus this."
+    )
+    retrain_every: int = Field(0, ge=0, description="Trigger after this many outcomes of one model (0: off).")

@@ -1,0 +1,186 @@
+"""Direct, bounded reads of the topics a worker declares under `reads`: one record by offset
+(with a small cache and forward reading, since a partition's reads come in offset order), or
+a partition's tail. Transient failures are retried by the worker's `reads` retry policy and
+then surface as Unavailable (retry the record later), never as a permanent failure."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from workers import clients
+from workers.config import FleetSettings
+from workers.contracts import DecodeError, Serde
+from workers.processing import Metrics, ReadError, Unavailable
+from workers.retry import RetriesExhausted, RetryPolicy, retry
+from workers.topology import Topology
+
+FORWARD_SCAN = 2000  # records worth reading through rather than seeking past
+READ_DEADLINE_S = 10.0
+
+
+class _Transient(Exception):
+    pass
+
+
+class KafkaReads:
+    def __init__(
+        self,
+        settings: FleetSettings,
+        topology: Topology,
+        serde: Serde,
+        policy: RetryPolicy,
+        metrics: Metrics,
+        *,
+        domain: str = "buffer",
+        cache_size: int = 1024,
+        cache_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.domain = domain
+        self.settings = settings
+        self.topology = topology
+        self.serde = serde
+        self.policy = policy
+        self.metrics = metrics
+        self.consumer: Consumer | None = None
+        # Bounded both in records and in the bytes they were on the wire.
+        self.cache: OrderedDict[tuple[str, int, int], tuple[Mapping[str, Any], int]] = OrderedDict()
+        self.cache_size, self.cache_bytes, self._cached_bytes = cache_size, cache_bytes, 0
+        self._at: tuple[str, int] | None = None  # the (topic, partition) the consumer stands on
+        self._position = 0
+
+    def _consumer(self) -> Consumer:
+        if self.consumer is None:
+            self.consumer = Consumer(clients.reader_config(self.settings))
+        return self.consumer
+
+    def _schema(self, topic: str) -> str:
+        schema = self.topology.topics[topic].value_schema
+        assert schema is not None, f"{topic} has no contract to decode with"
+        return schema
+
+    def get(self, topic: str, partition: int, offset: int) -> Mapping[str, Any]:
+        key = (topic, partition, offset)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key][0]
+        try:
+            value, size = retry(
+                self.policy,
+                self.domain,
+                lambda: self._read(topic, partition, offset),
+                retry_on=(_Transient, KafkaException),
+                on_retry=lambda _d: self.metrics.count("retries", domain=self.domain),
+            )
+        except RetriesExhausted as exc:
+            self._renew()
+            raise Unavailable(f"{self._where(topic, partition, offset)}: {exc.last}") from exc
+        self.cache[key] = (value, size)
+        self._cached_bytes += size
+        while len(self.cache) > self.cache_size or self._cached_bytes > self.cache_bytes:
+            self._cached_bytes -= self.cache.popitem(last=False)[1][1]
+        return value
+
+    def _read(self, topic: str, partition: int, offset: int) -> tuple[Mapping[str, Any], int]:
+        consumer = self._consumer()
+        name = self.settings.topic(topic)
+        ahead = offset - self._position if self._at == (topic, partition) else -1
+        if not 0 <= ahead <= FORWARD_SCAN:
+            consumer.assign([TopicPartition(name, partition, offset)])
+            self._at = (topic, partition)
+        deadline = time.monotonic() + READ_DEADLINE_S
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1, timeout=1.0):
+                if msg.error() is not None:
+                    self._reset()
+                    raise _Transient(str(msg.error()))
+                self._position = msg.offset() + 1
+                if msg.offset() < offset:
+                    continue
+                if msg.offset() > offset:
+                    self._reset()
+                    raise self._missing(topic, partition, offset)
+                try:
+                    raw = msg.value() or b""
+                    value = self.serde.decode(
+                        self._schema(topic), raw, topic=topic, partition=partition, offset=offset
+                    )
+                    return value, len(raw)
+                except DecodeError as exc:
+                    raise ReadError("UNDECODABLE", str(exc)) from exc
+        self._reset()
+        raise _Transient(f"timed out reading {self._where(topic, partition, offset)}")
+
+    def _missing(self, topic: str, partition: int, offset: int) -> ReadError:
+        """Why the record at `offset` is not there: deleted by retention, or never a record."""
+        name = self.settings.topic(topic)
+        low, _ = self._consumer().get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+        where = self._where(topic, partition, offset)
+        if offset < low:
+            return ReadError(
+                "INPUT_DELETED", f"{where} is below the low watermark {low}: retention deleted it"
+            )
+        return ReadError("NO_SUCH_RECORD", f"{where} is not a data record")
+
+    def tail(self, topic: str, partition: int, count: int) -> list[Mapping[str, Any]]:
+        """The last `count` records' values; undecodable ones are skipped (the worker that
+        wrote them dead-letters them where they are consumed)."""
+        if count <= 0:
+            return []
+        try:
+            return retry(
+                self.policy,
+                self.domain,
+                lambda: self._tail(topic, partition, count),
+                retry_on=(_Transient, KafkaException),
+            )
+        except RetriesExhausted as exc:
+            self._renew()
+            raise Unavailable(
+                f"reading the tail of {self.settings.topic(topic)}[{partition}]: {exc.last}"
+            ) from exc
+
+    def _tail(self, topic: str, partition: int, count: int) -> list[Mapping[str, Any]]:
+        consumer = self._consumer()
+        name = self.settings.topic(topic)
+        low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+        if high <= low:
+            return []
+        consumer.assign([TopicPartition(name, partition, max(low, high - count))])
+        self._at = None
+        values: list[Mapping[str, Any]] = []
+        deadline = time.monotonic() + 3 * READ_DEADLINE_S
+        while consumer.position([TopicPartition(name, partition)])[0].offset < high:
+            if time.monotonic() > deadline:
+                raise _Transient(f"timed out reading the tail of {name}[{partition}]")
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                if msg.error() is not None:
+                    raise _Transient(str(msg.error()))
+                try:
+                    values.append(self.serde.decode(self._schema(topic), msg.value()))
+                except DecodeError:
+                    continue
+        return values
+
+    def _where(self, topic: str, partition: int, offset: int) -> str:
+        return f"{self.settings.topic(topic)}[{partition}]@{offset}"
+
+    def _reset(self) -> None:
+        self._at = None
+
+    def _renew(self) -> None:
+        """After reads kept failing (a broker restart can leave a client fetching nowhere),
+        start over with a new client; the old one is closed off the main thread, bounded."""
+        old, self.consumer, self._at = self.consumer, None, None
+        if old is not None:
+            threading.Thread(target=old.close, name="reads-close", daemon=True).start()
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close()
+            self.consumer = None

@@ -1,0 +1,155 @@
+"""A worker's process: its HTTP endpoints, the start (topics, credentials, configuration, the
+producer), the loop until SIGTERM/SIGINT, the drain inside a deadline, and the close.
+
+Lifecycle: init -> running -> drained -> stopped; degraded (not ready, saying why) on a refusal,
+a corrupt store or missing topics. A start that cannot proceed waits, not ready, and retries.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException
+
+from workers import clients
+from workers.processing import StoreCorruption
+from workers.runtime.admin import TopicMismatch, topic_limits
+from workers.runtime.checkpoint import PRODUCER_MAX_BYTES
+from workers.runtime.fleet_config import record_config
+from workers.runtime.health import serve
+from workers.runtime.memory import freeze_start_up
+from workers.runtime.worker import Worker
+from workers.security.errors import check_access, explain
+
+ACCESS_CHECK_S = 5.0  # how long the start waits for the broker to accept or refuse the credentials
+
+
+class WorkerError(RuntimeError):
+    """A condition the worker cannot continue from (missing or mismatched topics)."""
+
+
+class WorkerProcess:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.ctx = worker.ctx
+        self._stopping = False
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the process exit code."""
+        ctx, readiness = self.ctx, self.ctx.readiness
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        rt = ctx.settings.runtime
+        server = serve(ctx.status, rt.http_port, rt.http_host)
+        ctx.log.info("worker_starting", lifecycle="init", http_port=server.server_address[1])
+        try:
+            self._start()
+            freeze_start_up()
+            readiness.set_lifecycle("running")
+            ctx.log.info("worker_running", lifecycle="running", inputs=list(ctx.spec.inputs))
+            while not self._stopping:
+                self.worker.poll_once()
+            self.worker.commit()
+            readiness.set_lifecycle("drained")
+            ctx.log.info("worker_drained", lifecycle="drained")
+            return 0
+        except StoreCorruption as exc:
+            # Fatal state corruption: stay up, degraded and not ready, saying where, until stopped.
+            readiness.degrade("store_corrupt", str(exc))
+            self._idle_until_stopped()
+            return 1
+        except (WorkerError, TopicMismatch) as exc:
+            readiness.degrade("worker_failed", str(exc))
+            return 1
+        finally:
+            self.close()
+            readiness.set_lifecycle("stopped")
+            ctx.log.info("worker_stopped", lifecycle="stopped")
+            server.shutdown()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _idle_until_stopped(self, step_s: float = 0.2) -> None:
+        while not self._stopping:
+            self.ctx.status.last_poll_monotonic = time.monotonic()
+            time.sleep(step_s)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.ctx.log.info(
+            "signal_received", signal=signal.Signals(signum).name, lifecycle=self.ctx.status.lifecycle
+        )
+        if not self._stopping:
+            # The drain (batch, checkpoint, close) must finish inside the deadline.
+            deadline = self.ctx.settings.runtime.shutdown_deadline_s
+            watchdog = threading.Timer(deadline, self._drain_overdue, args=(deadline,))
+            watchdog.daemon = True
+            watchdog.start()
+        self._stopping = True
+
+    def _drain_overdue(self, deadline: float) -> None:
+        self.ctx.log.error(
+            "drain_deadline_exceeded", deadline_s=deadline, lifecycle=self.ctx.status.lifecycle
+        )
+        os._exit(3)
+
+    def _start(self) -> None:
+        """Check topics, record the configuration, then connect: until the producer is ready
+        (a broker down, a predecessor to fence) the worker waits, not ready, saying why."""
+        ctx, worker = self.ctx, self.worker
+        spec = ctx.spec
+        names = {*spec.inputs, *spec.outputs, *spec.reads, *spec.stores.values()}
+        while not self._stopping and not self._admitted(sorted(names)):
+            ctx.status.last_poll_monotonic = time.monotonic()
+            time.sleep(2.0)
+        record_config(ctx.settings, ctx.name, ctx.log)
+        while not self._stopping and not worker.connect():
+            ctx.status.last_poll_monotonic = time.monotonic()
+            time.sleep(1.0)
+        consumer = Consumer(
+            clients.reporting(clients.consumer_config(ctx.settings, ctx.group), ctx.readiness.client_error)
+        )
+        consumer.subscribe(
+            [ctx.settings.topic(t) for t in spec.inputs],
+            on_assign=worker.on_assign,
+            on_revoke=worker.on_revoke,
+            on_lost=worker.on_lost,
+        )
+        worker.consumer = consumer
+
+    def _admitted(self, names: list[str]) -> bool:
+        """The broker accepts the credentials and lets this worker see its topics (their limits
+        read); a refusal (password, certificate, ACL) degrades the worker until it is mended."""
+        ctx = self.ctx
+        refused = check_access(clients.base_config(ctx.settings), ACCESS_CHECK_S)
+        if refused is None:
+            try:
+                self.worker.checkpoint.limits.update(topic_limits(ctx.settings, names, PRODUCER_MAX_BYTES))
+            except KafkaException as exc:
+                refused = explain(exc.args[0] if exc.args else str(exc))
+                if refused is None:
+                    raise
+        if refused is not None:
+            ctx.readiness.refused(refused)
+            return False
+        ctx.readiness.admitted()
+        return True
+
+    def close(self) -> None:
+        worker = self.worker
+        if worker.consumer is not None:
+            try:
+                worker.consumer.close()  # revokes: the revoke callback checkpoints and closes stores
+            except Exception as exc:
+                self.ctx.log.warning("consumer_close_failed", error=str(exc))
+            worker.consumer = None
+        worker.stores.close()
+        producer = worker.checkpoint.producer
+        if producer is not None:
+            producer.flush(min(10.0, self.ctx.settings.runtime.kafka_call_timeout_s))
+        worker.pauses.close()
+        worker.on_close()
