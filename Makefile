@@ -10,7 +10,7 @@ export KAFKA_PORT ?= 9092
 $(BIN)/.installed: pyproject.toml harness/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]' -e ./harness  # the product, and the harnesses beside it
+	$(BIN)/pip install -q -e '.[dev,nautilus]' -e ./harness  # the product (with the Nautilus extra), and the harnesses beside it
 	touch $@
 
 venv: $(BIN)/.installed

@@ -22,7 +22,19 @@ def _ignore(error: KafkaError) -> None:
 def base_config(settings: FleetSettings, on_error: ErrorSink = _ignore) -> dict[str, Any]:
     """A wrong password or an untrusted certificate reaches the client only through error_cb:
     a worker passes its readiness (runtime/readiness.py) to hear about them."""
-    return {**settings.kafka.client_config(), "log_level": 3, "error_cb": on_error}
+    rt = settings.runtime
+    return {
+        **settings.kafka.client_config(),
+        "log_level": 3,
+        "error_cb": on_error,
+        # A restarted broker is noticed within a second or two, not librdkafka's 10 s backoff
+        # and 5 min metadata refresh (docs/reliability.md, "Failover levers").
+        "reconnect.backoff.ms": rt.reconnect_backoff_ms,
+        "reconnect.backoff.max.ms": rt.reconnect_backoff_max_ms,
+        "topic.metadata.refresh.interval.ms": rt.metadata_refresh_interval_ms,
+        "socket.timeout.ms": rt.socket_timeout_ms,
+        "socket.connection.setup.timeout.ms": rt.socket_connection_setup_timeout_ms,
+    }
 
 
 def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[str, Any]:
@@ -33,10 +45,8 @@ def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[s
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
-        # Co-partitioned inputs need the same partition numbers on one member: range does that.
-        "partition.assignment.strategy": "range",
+        **_group_protocol(settings),
         "max.poll.interval.ms": rt.max_poll_interval_ms,
-        "session.timeout.ms": rt.session_timeout_ms,
         "fetch.wait.max.ms": 25,
         # Prefetched records a consumer may hold: under overload this, not the backlog, bounds
         # a worker's memory (librdkafka's default is 64 MiB).
@@ -45,6 +55,26 @@ def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[s
         "enable.partition.eof": True,
         **extra,
     }
+
+
+def _group_protocol(settings: FleetSettings) -> dict[str, Any]:
+    """Co-partitioned inputs need the same partition numbers on one member: the classic
+    protocol's eager range assignor does that; KIP-848's server-side range assignor assigns
+    each topic alone and moves partitions incrementally, so for a moment partition p of two
+    inputs can sit on two members (why `consumer` is for single-input workers only)."""
+    rt = settings.runtime
+    if rt.group_protocol == "consumer":
+        return {"group.protocol": "consumer", "group.remote.assignor": "range"}
+    return {"partition.assignment.strategy": "range", "session.timeout.ms": rt.session_timeout_ms}
+
+
+def worker_membership(settings: FleetSettings, slot: int) -> dict[str, Any]:
+    """A worker's own consumer: static membership (classic protocol), so a restarted process
+    with the same identity and slot takes its partitions back without a rebalance."""
+    rt = settings.runtime
+    if not rt.static_membership or rt.group_protocol != "classic":
+        return {}
+    return {"group.instance.id": f"{rt.instance_id}-{slot}"}
 
 
 def reader_config(settings: FleetSettings, **extra: Any) -> dict[str, Any]:
@@ -88,23 +118,29 @@ def producer_config(
 _SLOTS: list[IO[str]] = []  # lock files held for the life of the process
 
 
-def transactional_id(settings: FleetSettings, worker: str) -> str:
+def transactional_id(settings: FleetSettings, worker: str, held: int | None = None) -> str:
     """`<group>-<instance_id>-<slot>`: stable across restarts, so a restarted worker fences its
     predecessor at once and aborts its open transaction (instead of waiting out
-    transaction.timeout.ms). The slot is the lowest free lock under the state dir: processes of
+    transaction.timeout.ms). `held`: a slot this process already holds (else one is taken)."""
+    n = slot(settings, worker) if held is None else held
+    return f"{settings.group(worker)}-{settings.runtime.instance_id}-{n}"
+
+
+def slot(settings: FleetSettings, worker: str) -> int:
+    """The lowest free lock under the state dir, held for the life of the process: processes of
     one worker on one host get 0, 1, ...; a restarted one gets its predecessor's slot back."""
     root = Path(settings.runtime.state_dir) / settings.group(worker) / "slots"
     root.mkdir(parents=True, exist_ok=True)
-    slot = 0
+    n = 0
     while True:
-        handle = (root / f"slot-{slot}.lock").open("w")
+        handle = (root / f"slot-{n}.lock").open("w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            slot += 1
+            n += 1
             continue
         handle.write(str(os.getpid()))
         handle.flush()
         _SLOTS.append(handle)
-        return f"{settings.group(worker)}-{settings.runtime.instance_id}-{slot}"
+        return n

@@ -103,6 +103,40 @@ class RuntimeSettings(BaseModel):
         description="Stable identity of this instance (pod name, StatefulSet ordinal): part of the transactional.id.",
     )
     shutdown_deadline_s: float = Field(30.0, gt=0)
+    # Failover levers (docs/reliability.md, "Failover levers", has what each one measured).
+    group_protocol: Literal["classic", "consumer"] = Field(
+        "classic",
+        description="classic: eager range assignment (co-partitioned inputs on one member); "
+        "consumer: KIP-848, server-side range assignor (single-input workers only).",
+    )
+    static_membership: bool = Field(
+        True,
+        description="group.instance.id = <instance_id>-<slot>: a restarted worker gets its partitions "
+        "back without a rebalance (classic protocol).",
+    )
+    reconnect_backoff_ms: int = Field(100, ge=10, description="First reconnect delay after a broker drops.")
+    reconnect_backoff_max_ms: int = Field(
+        1_000,
+        ge=10,
+        description="Longest reconnect delay (librdkafka's default, 10 s, hides a restarted broker).",
+    )
+    metadata_refresh_interval_ms: int = Field(
+        5_000,
+        ge=1_000,
+        description="Periodic metadata refresh: a restarted broker's leaders are known within it.",
+    )
+    socket_timeout_ms: int = Field(
+        10_000, ge=1_000, description="A request without an answer fails after this."
+    )
+    socket_connection_setup_timeout_ms: int = Field(
+        3_000, ge=1_000, description="A connection attempt to a broker that does not answer fails after this."
+    )
+    rebuild_timeout_s: float = Field(
+        240.0,
+        gt=0,
+        description="Bound on rebuilding a partition's stores from its input topics (below "
+        "max_poll_interval_ms: the consumer is not polled meanwhile).",
+    )
     rocksdb_block_cache_mb: int = Field(32, ge=1)
     rocksdb_write_buffer_mb: int = Field(8, ge=1)
 

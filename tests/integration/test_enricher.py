@@ -20,6 +20,7 @@ from workers import clients
 from workers.enricher.samples import bar_record, signal
 from workers.enricher.settings import EnricherSettings
 from workers.meta_model import model_record, train_booster
+from workers.meta_model.calibration import Calibration
 from workers.replay.enriched import replay_enriched
 from workers.runtime.topic_io import produce_values
 from workers.topology import load_topology
@@ -31,6 +32,7 @@ T0 = 1_700_000_000_000
 HOUR = 3_600_000
 # Buckets of a fixed volume, so VPIN is live from the first bars.
 SETTINGS = {"enricher__vpin_bucket_volume": "2500", "enricher__vpin_buckets": "20"}
+CALIBRATION = Calibration("platt", a=0.7, b=0.1).to_json()
 
 
 def booster(seed: int, names: list[str]) -> bytes:
@@ -64,7 +66,12 @@ def market_inputs(fleet: Fleet, model_version: str = "v1") -> list[str]:
     publish_model(
         fleet.settings(),
         model_record(
-            booster(1, names), name="meta", version=model_version, trained_ts_ms=1, feature_names=names
+            booster(1, names),
+            name="meta",
+            version=model_version,
+            trained_ts_ms=1,
+            feature_names=names,
+            calibration=CALIBRATION,  # the replay and the restore must apply it alike
         ),
     )
     return names

@@ -119,7 +119,9 @@ def test_state_failure_halts_publishing_until_it_clears(fleet_factory, tmp_path)
     assert http_get(port, "/readyz")[0] == 200
 
 
-def test_corrupt_changelog_record_is_fatal_and_names_where(fleet_factory):
+def test_corrupt_changelog_record_is_rebuilt_and_names_where(fleet_factory):
+    """Issue 24: a corrupt changelog record is no longer fatal; the engine rebuilds its store
+    from engine.runs, says where and what it rebuilt, and publishes everything."""
     fleet = fleet_factory(**HYSTERESIS)
     s = fleet.settings()
     from confluent_kafka import Producer
@@ -129,19 +131,29 @@ def test_corrupt_changelog_record_is_fatal_and_names_where(fleet_factory):
     producer = Producer(clients.producer_config(s, None))
     producer.produce(s.topic("engine.hysteresis.changelog"), b"\xc3\x01garbage", b"SPX", partition=0)
     producer.flush(10)
+    events = _events(days=40)
+    want = _expect(fleet, events)
     port = free_port()
+    for worker in ("ingest", "scheduler", "publisher"):
+        fleet.start(worker)
     fleet.start("engine", runtime__http_port=str(port))
-    deadline = time.monotonic() + 30
+    fleet.produce("market.raw", events)
+    deadline = time.monotonic() + 60
     status = {}
     while time.monotonic() < deadline:
         try:
             status = json.loads(http_get(port, "/status")[1])
         except OSError:
             status = {}
-        if status.get("lifecycle") == "degraded":
+        if status.get("ready") and "rebuilt" in status.get("last_error", ""):
             break
         time.sleep(0.5)
-    assert status.get("lifecycle") == "degraded", status
-    assert "engine.hysteresis.changelog[0]@0" in status["last_error"]
-    assert http_get(port, "/readyz")[0] == 503
-    assert fleet.stop("engine") == 1
+    assert status.get("lifecycle") == "running" and status.get("ready"), status
+    assert (
+        "corrupt changelog record at " + s.topic("engine.hysteresis.changelog[0]@0") in status["last_error"]
+    )
+    assert s.topic("engine.hysteresis.changelog") + ":SPX" in status["last_error"], status["last_error"]
+    assert http_get(port, "/readyz")[0] == 200
+    assert decisions(_published(fleet, 3 * len(want))) == want
+    assert '"event": "store_rebuilt"' in fleet.log("engine")
+    assert fleet.stop("engine") == 0

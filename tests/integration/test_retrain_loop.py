@@ -4,6 +4,7 @@ enricher switches to it mid-stream without dropping or duplicating a signal."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -31,6 +32,10 @@ SETTINGS = {
     "trainer__folds": "3",
     "trainer__rounds": "20",
     "trainer__auc_floor": "0.6",
+    # the first retrain sees a few dozen outcomes: leaves of a few samples, and an ECE bound
+    # for that sample size (the AUC bound and the Brier skill still have to be met)
+    "trainer__min_child_weight": "0.5",
+    "trainer__max_ece": "0.15",
 }
 
 
@@ -78,10 +83,16 @@ def test_degraded_accuracy_retrains_and_the_enricher_swaps_mid_stream(
         new = [m for m in models if m["model_version"] != "v1"]
         time.sleep(1)
     triggers = [r["value"] for r in fleet.consume("models.retrain", 1, timeout=5)]
-    assert triggers and {t["reason"] for t in triggers} == {"accuracy"}, fleet.log("labeler")[-2000:]
+    # v1 (uncalibrated, confident, 70 % wrong) breaches accuracy and calibration at once
+    reasons = {t["reason"] for t in triggers}
+    assert triggers and "accuracy" in reasons and reasons <= {"accuracy", "calibration"}, fleet.log(
+        "labeler"
+    )[-2000:]
     assert all(t["model_version"] == "v1" and t["rolling_accuracy"] < 0.8 for t in triggers)
     assert new, fleet.log("trainer")[-3000:]
-    assert {m["status"] for m in new} == {"live"} and len({m["model_version"] for m in new}) == 1
+    why = [(json.loads(m["details"])["rejected_because"], m["training_samples"]) for m in new]
+    assert {m["status"] for m in new} == {"live"} and len({m["model_version"] for m in new}) == 1, why
+    assert new[0]["calibration"] and new[0]["feature_distribution"]  # shipped with the booster
     version = new[0]["model_version"]
     assert (tmp_path / "models" / version / "report.png").exists()
 

@@ -27,7 +27,7 @@ from workers.config import FleetSettings, load_settings
 
 KUBERNETES_VERSIONS = ("1.30.0", "1.35.0")  # helm/tools.sh fetches their schemas
 # Workers the chart knows that are not stream processors of the topology.
-SERVICES = {"api", "trainer"}
+SERVICES = {"api", "trainer", "nautilus"}  # nautilus: off by default (needs your Redis)
 NOT_BUILT_YET: set[str] = set()  # workers the values know before they exist (off by default)
 
 

@@ -45,8 +45,10 @@ def test_fleet_topology_is_valid_and_ordered():
     t = load_topology(3)
     assert t.order() == ["ingest", "scheduler", "engine", "publisher", "enricher", "labeler"]
     assert t.upstream("regime.events") == ["ingest", "scheduler", "engine", "publisher"]
-    pipeline = {name: spec for name, spec in t.topics.items() if name != topics.CONFIG}
-    assert all(spec.partitions == 3 for spec in pipeline.values()) and t.topics[topics.CONFIG].partitions == 1
+    single = {topics.CONFIG, "fleet.control", "fleet.heartbeats"}  # fleet-wide, not per symbol
+    pipeline = {name: spec for name, spec in t.topics.items() if name not in single}
+    assert all(spec.partitions == 3 for spec in pipeline.values())
+    assert all(t.topics[name].partitions == 1 for name in single)
 
 
 def test_every_topic_constant_is_declared_in_the_topology():
@@ -126,7 +128,7 @@ def test_validate_reports_unknown_topics_cycles_and_bad_changelogs():
 
 def test_sections_come_from_the_topology_workers_and_services():
     t = load_topology(1)
-    assert set(t.services) == {"api", "trainer"} and t.services["api"].package == "workers.api"
+    assert set(t.services) == {"api", "trainer", "nautilus"} and t.services["api"].package == "workers.api"
     assert t.worker("engine").package == "workers.engine"
     fields = set(type(load_settings()).model_fields)
     # Every worker and service with a settings module has its section; the publisher has none.

@@ -13,7 +13,9 @@ from workers.trainer.settings import TrainerSettings
 
 DEFAULT_FINGERPRINT = "7c0bb9649995a2a9"
 DEFAULT_ENRICHER_FINGERPRINT = "2d82a86d760e6fc2"
-DEFAULT_TRAINER_FINGERPRINT = "648bd7a2551e3f45"  # a training report's settings_fingerprint
+DEFAULT_TRAINER_FINGERPRINT = "2c087bd10a17f93e"  # a training report's settings_fingerprint
+# (issue 23 changed the trainer's defaults and added calibration and gate settings: reports of
+# models trained since record a new one, as they should; the trainer records nothing on fleet.config)
 DEFAULT_OUTPUT = (
     '{"partitions": 3, "ingest": {"dedupe_window": 10000, "min_event_ts_ms": 315532800000, '
     '"max_event_ts_ms": 4102444800000, "max_future_ms": 86400000}, "scheduler": {"mode": "boundary", '
@@ -53,7 +55,7 @@ CHANGED: dict[str, Any] = {
 }
 CHANGED_FINGERPRINT = "3a1460df099bb1af"
 CHANGED_ENRICHER_FINGERPRINT = "4f9da89e5bc6154c"
-CHANGED_TRAINER_FINGERPRINT = "20b654ea500d5023"
+CHANGED_TRAINER_FINGERPRINT = "c39d91761bebda80"
 CHANGED_OUTPUT = (
     '{"partitions": 6, "ingest": {"dedupe_window": 5, "min_event_ts_ms": 315532800000, '
     '"max_event_ts_ms": 4102444800000, "max_future_ms": 86400000}, "scheduler": {"mode": "timer", '

@@ -30,9 +30,11 @@ from workers.topology import Topology
 
 from . import errors, routes
 from .admission import Admission
-from .auth import TokenCheck, load_tokens
+from .auth import TokenCheck, load_clients, load_tokens
 from .capabilities import API_VERSION
 from .edge import Edge
+from .fairness import ANONYMOUS, DEFAULT, FairAdmission, Quota
+from .history import VersionedTable, fold_regime_event, fold_signal
 from .lag import IngestLag
 from .metrics import ApiMetrics
 from .settings import ApiSettings
@@ -66,13 +68,31 @@ class ApiState:
     admission: Admission | Any = None
     tails: dict[str, Tail] = field(default_factory=dict)
     lookups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    fair: FairAdmission = field(default_factory=lambda: FairAdmission({}))
+    lag_seen: float = 0.0  # the lag measurement fair admission last took in
+    histories: dict[str, VersionedTable] = field(
+        default_factory=lambda: {"regime": VersionedTable(), "signal": VersionedTable()}
+    )
 
     def apply(self, batch: Batch) -> None:
-        """On the event loop: fold a tail batch into its table, then fan it out."""
+        """On the event loop: fold a tail batch into its table and its versioned history,
+        then fan it out."""
         for item, event in batch:
-            table = self.table if item.topic == EVENTS else self.signals
-            table.apply(event, item.partition, item.offset)
+            tail = self.tails.get(item.topic)
+            truncated = tail is not None and tail.low.get(item.partition, 0) > 0
+            if item.topic == EVENTS:
+                self.table.apply(event, item.partition, item.offset)
+                fold = fold_regime_event
+                history = self.histories["regime"]
+            else:
+                self.signals.apply(event, item.partition, item.offset)
+                fold, history = fold_signal, self.histories["signal"]
+            fold(history, event, item.partition, item.offset, item.timestamp_ms, truncated)
         self.hub.publish(item for item, _ in batch)
+
+    def deadline(self, client: str, met: bool) -> None:
+        """One request with a deadline header answered (the edge calls this)."""
+        self.metrics.deadlines_met_ratio.labels(client).set(self.fair.deadline(client, met))
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.admission = Admission(self.settings, self.serde)
@@ -130,12 +150,26 @@ class ApiState:
             "ready": ready,
             "regime_table": self._table_status(EVENTS, len(self.table)),
             "signal_table": self._table_status(ENRICHED, len(self.signals)),
+            "history": {
+                kind: {"symbols": len(table), "versions": table.versions, "retention_ms": table.retention_ms}
+                for kind, table in self.histories.items()
+            },
             "ingest_lag": self.lag.as_dict() if self.lag is not None else {},
             "sse": {
                 "clients": len(self.hub.clients),
                 "max_clients": ApiSettings.of(self.settings).max_sse_clients,
             },
             "admission": {
+                "clients": {
+                    name: {
+                        "weight": c.quota.weight,
+                        "admitted": c.admitted,
+                        "throttled": c.throttled,
+                        "streams": c.streams,
+                    }
+                    for name, c in self.fair.clients.items()
+                },
+                "drain_rate": round(self.fair.drain_rate, 1),
                 "remembered": len(self.admission.accepted) if self.admission else 0,
                 "in_flight": len(self.admission.inflight) if self.admission else 0,
                 "auth": "bearer" if self.tokens else "none configured: writes refused",
@@ -169,6 +203,9 @@ def create_app(svc: ApiState | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.include_router(routes.router)
+    from . import control_routes  # the operator endpoints (docs/api.md, "Control plane")
+
+    app.include_router(control_routes.router)
     if svc is not None:
         app.state.api = svc
         origins = ApiSettings.of(svc.settings).cors_origins
@@ -181,7 +218,11 @@ def create_app(svc: ApiState | None = None) -> FastAPI:
                 expose_headers=["X-Correlation-Id", "Retry-After"],
             )
         app.add_middleware(
-            Edge, metrics=svc.metrics, max_body_bytes=ApiSettings.of(svc.settings).max_body_bytes, log=svc.log
+            Edge,
+            metrics=svc.metrics,
+            max_body_bytes=ApiSettings.of(svc.settings).max_body_bytes,
+            log=svc.log,
+            on_deadline=svc.deadline,
         )
     from .openapi import customise
 
@@ -191,14 +232,21 @@ def create_app(svc: ApiState | None = None) -> FastAPI:
 
 def api_state(settings: FleetSettings, topology: Topology) -> ApiState:
     log = get_logger(worker=NAME)
-    tokens = TokenCheck(load_tokens(ApiSettings.of(settings)))
+    api = ApiSettings.of(settings)
+    tokens = TokenCheck(load_tokens(api), load_clients(api))
+    quotas = {ANONYMOUS: Quota(), DEFAULT: Quota()} | {
+        name: Quota(c.weight, c.events_per_s, c.max_streams) for name, c in api.clients.items()
+    }
     if not tokens:
         log.warning("api_without_tokens", detail="no api.tokens: every write endpoint answers 401")
     metrics = ApiMetrics()
     partitions = {s.topic: partitions_of(settings, s.topic) for s in served(topology.topics)}
     status = WorkerStatus(worker=NAME, group="", metrics=metrics.worker)
     status.set_lifecycle("init")
+    retention = ApiSettings.of(settings).asof_retention_ms
     return ApiState(
+        fair=FairAdmission(quotas, window_s=api.admission_window_s, share_from=api.fair_share_from),
+        histories={"regime": VersionedTable(retention), "signal": VersionedTable(retention)},
         settings=settings,
         topology=topology,
         metrics=metrics,

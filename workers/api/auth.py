@@ -8,6 +8,7 @@ from pathlib import Path
 
 from workers.config import ConfigError
 
+from .fairness import DEFAULT
 from .settings import ApiSettings
 
 
@@ -22,21 +23,31 @@ def load_tokens(settings: ApiSettings) -> list[bytes]:
     return [t.encode() for t in tokens if t.strip()]
 
 
+def load_clients(settings: ApiSettings) -> list[tuple[str, bytes]]:
+    """(client name, token) of every client of `api.clients` (fair admission)."""
+    return [(name, c.token.get_secret_value().encode()) for name, c in settings.clients.items()]
+
+
 class TokenCheck:
-    def __init__(self, tokens: list[bytes]) -> None:
+    def __init__(self, tokens: list[bytes], clients: list[tuple[str, bytes]] | None = None) -> None:
         # Digests: equal lengths, so compare_digest does not leak a token's length either.
-        self._tokens = [hashlib.sha256(t).digest() for t in tokens]
+        named = [(DEFAULT, t) for t in tokens] + list(clients or [])
+        self._tokens = [(name, hashlib.sha256(t).digest()) for name, t in named]
 
     def __bool__(self) -> bool:
         return bool(self._tokens)
 
-    def allows(self, authorization: str | None) -> bool:
-        """Whether the Authorization header holds one of the tokens. Every token is compared,
-        whatever matched, so the time taken says nothing about which one or how close."""
+    def client(self, authorization: str | None) -> str | None:
+        """The client whose token the Authorization header holds, else None. Every token is
+        compared, whatever matched, so the time taken says nothing about which one or how close."""
         scheme, _, given = (authorization or "").partition(" ")
         presented = given.strip().encode() if scheme.lower() == "bearer" else b""
         digest = hashlib.sha256(presented).digest()
-        ok = False
-        for token in self._tokens:
-            ok |= hmac.compare_digest(digest, token)
-        return ok and bool(presented)
+        found = None
+        for name, token in self._tokens:
+            if hmac.compare_digest(digest, token) and found is None:
+                found = name
+        return found if presented else None
+
+    def allows(self, authorization: str | None) -> bool:
+        return self.client(authorization) is not None

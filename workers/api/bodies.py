@@ -55,9 +55,26 @@ class RegimeView(BaseModel):
     correlation_id: str
     partition: int
     offset: int
+    as_of_ms: int | None = Field(None, description="With ?as_of: the time asked about (epoch ms).")
+    known_at_ms: int | None = Field(None, description="With ?known_at: only decisions published by then.")
+    event_id: str | None = Field(None, description="With ?as_of: the decision's event_id.")
+    event_hash: str | None = Field(None, description="With ?as_of: its link on the symbol's hash chain.")
+    chain_position: int | None = Field(
+        None,
+        description="With ?as_of: the symbol's events on regime.events before it (from the oldest kept).",
+    )
+    published_ms: int | None = Field(None, description="With ?as_of: its Kafka record timestamp.")
+
+
+class ClientQuota(BaseModel):
+    name: str = Field(description="The client the token belongs to (anonymous: no token).")
+    weight: float
+    events_per_s: float = Field(description="Its admission quota (0: none of its own).")
+    max_streams: int = Field(description="Its SSE streams at once (0: only the api's maximum).")
 
 
 class Capabilities(BaseModel):
+    client: ClientQuota
     api_version: str
     engine_version: str
     engine_modes: list[str]
@@ -107,6 +124,9 @@ class Status(BaseModel):
     ready: bool
     regime_table: dict[str, Any]
     signal_table: dict[str, Any]
+    history: dict[str, Any] = Field(
+        default_factory=dict, description="The versioned histories (as-of lookups)."
+    )
     ingest_lag: dict[str, Any]
     sse: dict[str, Any]
     admission: dict[str, Any]

@@ -11,6 +11,7 @@ from workers.regime.classifier import ENGINE_VERSION
 from workers.topics import ENRICHED
 from workers.topology import Topology
 
+from .fairness import ANONYMOUS, Quota
 from .settings import ApiSettings
 from .streams import served
 
@@ -26,9 +27,18 @@ def schema_versions() -> dict[str, str]:
     return out
 
 
-def capabilities(settings: FleetSettings, topology: Topology) -> dict[str, Any]:
+def capabilities(
+    settings: FleetSettings, topology: Topology, client: str = ANONYMOUS, quota: Quota | None = None
+) -> dict[str, Any]:
     api = ApiSettings.of(settings)
+    quota = quota or Quota()
     return {
+        "client": {
+            "name": client,
+            "weight": quota.weight,
+            "events_per_s": quota.events_per_s,
+            "max_streams": quota.max_streams,
+        },
         "api_version": API_VERSION,
         "engine_version": ENGINE_VERSION,
         "engine_modes": ["truth", "hysteresis"],
@@ -42,6 +52,8 @@ def capabilities(settings: FleetSettings, topology: Topology) -> dict[str, Any]:
             "admission_backpressure": api.ingest_lag_limit > 0,
             "read_auth": api.protect_reads,
             "cors": bool(api.cors_origins),
+            "point_in_time": True,
+            "fair_admission": True,
         },
         "limits": {
             "max_body_bytes": api.max_body_bytes,
@@ -53,6 +65,9 @@ def capabilities(settings: FleetSettings, topology: Topology) -> dict[str, Any]:
             "sse_history": api.sse_history,
             "sse_heartbeat_s": api.sse_heartbeat_s,
             "max_sse_clients": api.max_sse_clients,
+            "asof_retention_ms": api.asof_retention_ms,
+            "admission_window_s": api.admission_window_s,
+            "fair_share_from": api.fair_share_from,
         },
         "streams": {s.topic: list(s.event_types) for s in served(topology.topics)},
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -16,6 +17,8 @@ from .errors import BodyTooLarge
 from .metrics import ApiMetrics
 
 VALID_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# Streamed bodies, bounded line by line instead (workers/api/asof.py MAX_LINE_BYTES).
+STREAMED_BODIES = frozenset({"/v1/asof"})
 
 
 def correlation_id(given: str | None) -> str:
@@ -25,12 +28,34 @@ def correlation_id(given: str | None) -> str:
     return "api-" + uuid.uuid4().hex[:24]
 
 
+DEADLINE_HEADER = b"x-request-deadline-ms"
+MAX_DEADLINE_MS = 86_400_000
+
+
+def deadline_ms(value: bytes | None) -> int | None:
+    """The request's deadline in ms from its arrival; None without one; ValueError when bad."""
+    if value is None:
+        return None
+    ms = int(value.decode("latin-1").strip())  # ValueError when not an integer
+    if not 0 < ms <= MAX_DEADLINE_MS:
+        raise ValueError(ms)
+    return ms
+
+
 class Edge:
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics, max_body_bytes: int, log: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ApiMetrics,
+        max_body_bytes: int,
+        log: Any,
+        on_deadline: Callable[[str, bool], None] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.log = log
+        self.on_deadline = on_deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,7 +66,8 @@ class Edge:
         scope.setdefault("state", {})["correlation_id"] = corr
         started = time.perf_counter()
         status = {"code": 500}
-        limit = self.max_body_bytes
+        answered = {"s": 0.0}
+        limit = self.max_body_bytes if scope["path"] not in STREAMED_BODIES else 1 << 62
         received = 0
 
         async def bounded_receive() -> Message:
@@ -56,6 +82,7 @@ class Edge:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                answered["s"] = time.perf_counter() - started
                 message["headers"] = [*message.get("headers", []), (b"x-correlation-id", corr.encode())]
                 route = _route(scope)
                 self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
@@ -66,11 +93,26 @@ class Edge:
                 declared = int(headers.get(b"content-length", b"0") or 0)
             except ValueError:
                 declared = 0
-            if declared > limit:
-                await _too_large(scope, send_with_id, limit, corr)
-                self.metrics.admission_rejections.labels("too_large").inc()
+            try:
+                deadline = deadline_ms(headers.get(DEADLINE_HEADER))
+            except ValueError:
+                deadline = None
+                await _refuse(
+                    send_with_id,
+                    400,
+                    "INVALID_DEADLINE",
+                    f"X-Request-Deadline-Ms must be an integer in 1..{MAX_DEADLINE_MS} (ms from arrival)",
+                    corr,
+                )
             else:
-                await self.app(scope, bounded_receive, send_with_id)
+                if declared > limit:
+                    await _too_large(scope, send_with_id, limit, corr)
+                    self.metrics.admission_rejections.labels("too_large").inc()
+                else:
+                    await self.app(scope, bounded_receive, send_with_id)
+                if deadline is not None and self.on_deadline is not None:
+                    met = 200 <= status["code"] < 300 and answered["s"] * 1000 <= deadline
+                    self.on_deadline(str(scope["state"].get("client", "anonymous")), met)
             route = _route(scope)
             self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()
             self.log.info(
@@ -88,20 +130,18 @@ def _route(scope: Scope) -> str:
 
 
 async def _too_large(scope: Scope, send: Send, limit: int, corr: str) -> None:
+    message = f"the request body is larger than {limit} bytes (api.max_body_bytes)"
+    await _refuse(send, 413, "BODY_TOO_LARGE", message, corr)
+
+
+async def _refuse(send: Send, status: int, code: str, message: str, corr: str) -> None:
     import json
 
-    body = json.dumps(
-        {
-            "error": "BODY_TOO_LARGE",
-            "message": f"the request body is larger than {limit} bytes (api.max_body_bytes)",
-            "correlation_id": corr,
-            "problems": [],
-        }
-    ).encode()
+    body = json.dumps({"error": code, "message": message, "correlation_id": corr, "problems": []}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )

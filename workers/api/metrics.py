@@ -34,3 +34,21 @@ class ApiMetrics:
             ["reason"],
             registry=r,
         )
+        self.admission_share = Gauge(
+            "regime_fleet_admission_share",
+            "Each client's share of the events admitted over api.admission_window_s.",
+            ["client"],
+            registry=r,
+        )
+        self.admission_throttled = Counter(
+            "regime_fleet_admission_throttled",
+            "Admissions a client was refused by fair admission, by reason (quota, share, backpressure).",
+            ["client", "reason"],
+            registry=r,
+        )
+        self.deadlines_met_ratio = Gauge(
+            "regime_fleet_deadlines_met_ratio",
+            "Of a client's requests with an X-Request-Deadline-Ms header, the part answered 2xx in time.",
+            ["client"],
+            registry=r,
+        )

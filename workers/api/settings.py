@@ -6,9 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from workers.section import Section
+
+
+class ApiClient(BaseModel):
+    """One client of the api (fair admission): its token, its weight, its quotas."""
+
+    token: SecretStr = Field(description="Its bearer token (never logged).")
+    weight: float = Field(
+        1.0, gt=0, description="Its share of admission under contention, relative to others."
+    )
+    events_per_s: float = Field(
+        0.0, ge=0, description="Events it may admit per second (0: no quota of its own)."
+    )
+    max_streams: int = Field(
+        0, ge=0, description="SSE streams it may hold open (0: only api.max_sse_clients)."
+    )
 
 
 class ApiSettings(Section):
@@ -41,4 +56,19 @@ class ApiSettings(Section):
         10.0, gt=0, description="A client that takes longer to read is dropped."
     )
     max_sse_clients: int = Field(1000, ge=1)
+    asof_retention_ms: int = Field(
+        2_592_000_000,
+        ge=0,
+        description="Event time kept per symbol for as-of lookups behind its latest version (0: all "
+        "the topics hold); older questions answer 410 BEYOND_RETENTION.",
+    )
+    clients: dict[str, ApiClient] = Field(
+        default_factory=dict,
+        description="Named clients with a token, a weight and quotas (REGIME_FLEET_API__CLIENTS as JSON); "
+        "api.tokens belong to the client 'default' (weight 1, no quotas).",
+    )
+    fair_share_from: float = Field(
+        0.5, ge=0, le=1, description="Shares are enforced once the ingest lag reaches this part of its limit."
+    )
+    admission_window_s: float = Field(5.0, gt=0, description="Admitted events are counted over this window.")
     lookup_timeout_s: float = Field(60.0, gt=0, description="Bound on /v1/runs and /v1/provenance reads.")

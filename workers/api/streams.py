@@ -120,6 +120,7 @@ class Published:
     symbol: str
     event_type: str
     data: str  # canonical JSON of the record with its partition and offset
+    timestamp_ms: int = 0  # the Kafka record timestamp: when it was published (point-in-time lookups)
 
     @property
     def slot(self) -> Slot:
@@ -247,13 +248,15 @@ def history_frames(start: Position, items: list[Published], flt: Filter) -> list
     return frames
 
 
-def published(topic: str, partition: int, offset: int, record: Mapping[str, Any]) -> Published:
+def published(
+    topic: str, partition: int, offset: int, record: Mapping[str, Any], timestamp_ms: int = 0
+) -> Published:
     data = dumps({**record, "partition": partition, "offset": offset})
     if topic == ENRICHED:
         symbol, event_type = record["signal"]["symbol"], ENRICHED_TYPE
     else:
         symbol, event_type = record["symbol"], record["event_type"]
-    return Published(topic, partition, offset, str(symbol), str(event_type), data)
+    return Published(topic, partition, offset, str(symbol), str(event_type), data, timestamp_ms)
 
 
 def disconnect_frame(reason: str, detail: str) -> bytes:

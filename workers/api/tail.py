@@ -42,7 +42,8 @@ def _decode(serde: Serde, topic: str, msg: Message) -> tuple[Published, dict[str
     event = serde.decode(
         BY_TOPIC[topic].contract, msg.value(), topic=topic, partition=msg.partition(), offset=msg.offset()
     )
-    return published(topic, msg.partition(), msg.offset(), event), event
+    stamp = msg.timestamp()[1] if msg.timestamp()[0] else 0
+    return published(topic, msg.partition(), msg.offset(), event, stamp), event
 
 
 class Tail:
@@ -66,6 +67,7 @@ class Tail:
         self.log = log
         self.ready = threading.Event()  # caught up with what was there at start
         self.undecodable = 0
+        self.low: dict[int, int] = {}  # per partition, the oldest offset retained when read
         self._stop = threading.Event()
         self._next: dict[int, int] = {}  # per partition, the offset after the last one delivered
         self._thread = threading.Thread(target=self._loop, name=f"tail-{topic}", daemon=True)
@@ -97,7 +99,8 @@ class Tail:
         try:
             targets = {}
             for p in self.partitions:
-                targets[p] = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                low, targets[p] = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                self.low.setdefault(p, low)
             consumer.assign(
                 [TopicPartition(name, p, self._next.get(p, OFFSET_BEGINNING)) for p in self.partitions]
             )

@@ -114,12 +114,22 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run a worker or service; a SIGTERM/SIGINT while it is still being built (settings,
+    clients, models) ends the process cleanly (exit 0) instead of killing it."""
+    import signal
+
     from workers.runtime.app import build
     from workers.runtime.observability import configure_logging
 
+    early: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _frame: early.append(received))
     configure_logging(os.environ.get("REGIME_FLEET_LOG_LEVEL", "INFO"))
     settings = _settings(args)
-    return int(build(args.worker, settings, load_topology(settings.partitions)).run())
+    runnable = build(args.worker, settings, load_topology(settings.partitions))
+    if early:
+        return 0
+    return int(runnable.run())
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -352,12 +362,16 @@ def parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_api)
 
     from workers.cli.acls import add_parser as add_acls
+    from workers.cli.asof import add_parser as add_asof
     from workers.cli.model import add_parser as add_model
+    from workers.cli.state import add_parser as add_state
     from workers.cli.train import add_parser as add_train
 
     add_model(sub)
     add_acls(sub)
+    add_asof(sub)
     add_train(sub)
+    add_state(sub)
     add_harness_commands(sub)
     return p
 

@@ -31,6 +31,7 @@ from workers.enricher.vpin import VpinParams
 from workers.enricher.weights import regime_weight
 from workers.ingest.settings import IngestSettings
 from workers.meta_model import COLD_CONFIDENCE, NO_MODEL, LoadedModel, ModelRejected, load, verify
+from workers.meta_model.scoring import model_key
 from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore, dead_letter
 from workers.topics import BUFFER, ENRICHED, EVENTS, FLEET_DLQ, MODELS, SIGNALS
 
@@ -70,9 +71,10 @@ class EnricherProcessor(ProcessorBase):
             IngestSettings.of(settings).max_event_ts_ms,
         )
         self.fingerprint = config.fingerprint()
-        # Loaded boosters by sha256: content-addressed, so never stale whatever is rewound.
+        # Loaded models by booster sha256 and calibration map (LoadedModel.key): content-
+        # addressed, so never stale whatever is rewound.
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
-        # Scores computed ahead for a batch, by (booster sha256, packed row): a pure memo.
+        # Calibrated scores computed ahead for a batch, by (model key, packed row): a pure memo.
         self._scored: dict[tuple[str, bytes], float] = {}
         # Rows computed ahead, by (partition, offset), with the store values they came from.
         self._rows: dict[tuple[int, int], tuple[Any, Any, Row]] = {}
@@ -92,10 +94,10 @@ class EnricherProcessor(ProcessorBase):
             if state is None or model is None:
                 continue
             row = self._row(record, state, stores, ahead=True)[1]
-            rows.setdefault(model.sha256, (model, []))[1].append(row)
-        for sha, (model, batch) in rows.items():
+            rows.setdefault(model.key, (model, []))[1].append(row)
+        for key, (model, batch) in rows.items():
             for row, score in zip(batch, model.predict_many(batch), strict=True):
-                self._scored[(sha, packed(row))] = score
+                self._scored[(key, packed(row))] = score
 
     def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         """The partition's active model on the metrics (also after a restore): its version and
@@ -122,6 +124,7 @@ class EnricherProcessor(ProcessorBase):
                 record.value,
                 record.offset,
                 self.config.regime_history,
+                self.config.regime_history_ms,
             )
             if table is not None:
                 stores[REGIMES].put(record.value["symbol"], table)
@@ -168,6 +171,7 @@ class EnricherProcessor(ProcessorBase):
                 "trained_ts_ms": model.trained_ts_ms,
                 "feature_names": list(model.feature_names),
                 "offset": record.offset,
+                "calibration": model.calibration.to_json(),
             },
         )
         booster = base64.b64encode(bytes(value["booster"])).decode()
@@ -184,7 +188,8 @@ class EnricherProcessor(ProcessorBase):
         active = partition.get("model")
         if not active:
             return None
-        model = self._models.get(active["sha256"])
+        calibration = active.get("calibration") or ""
+        model = self._models.get(model_key(active["sha256"], calibration))
         if model is None:  # restored from the changelog, or pushed out of the cache
             stored = partition.get("booster")
             model = load(
@@ -192,6 +197,7 @@ class EnricherProcessor(ProcessorBase):
                 version=active["model_version"],
                 feature_names=active["feature_names"],
                 trained_ts_ms=active["trained_ts_ms"],
+                calibration=calibration,
             )
             if model.sha256 != active["sha256"]:
                 raise ModelRejected("MODEL_CHECKSUM", f"stored booster is not {active['sha256']}")
@@ -199,8 +205,8 @@ class EnricherProcessor(ProcessorBase):
         return model
 
     def _cache(self, model: LoadedModel) -> None:
-        self._models[model.sha256] = model
-        self._models.move_to_end(model.sha256)
+        self._models[model.key] = model
+        self._models.move_to_end(model.key)
         while len(self._models) > CACHED_MODELS:
             self._models.popitem(last=False)
 
@@ -252,13 +258,15 @@ class EnricherProcessor(ProcessorBase):
                 model = self._active(stores[PARTITION])
                 confidence = COLD_CONFIDENCE
                 if model is not None:
-                    ahead = (model.sha256, row_bytes)
+                    ahead = (model.key, row_bytes)
                     confidence = self._scored.pop(ahead) if ahead in self._scored else model.predict(row)
         self.metrics.count("signals_enriched")
         feature_hash = self._names_digest.copy()
         feature_hash.update(row_bytes)  # = features.row_hash(names, row), names hashed once
         event = self._enriched(record, caught_up, regime, row, model, confidence, stores[PARTITION], now_ms)
         event["provenance"]["feature_hash"] = feature_hash.hexdigest()
+        if regime.reason:  # additive: absent (the schema's default "") when the regime is known
+            event["regime_reason"] = regime.reason
         headers = {
             "schema": "EnrichedSignalEvent",
             "signal_id": signal["signal_id"],

@@ -1,5 +1,11 @@
-"""A symbol's regime table, folded from regime.events: the decisions of the last runs, in
-engine time, so a signal can take the regime as of its own event time.
+"""A symbol's regime table, folded from regime.events: a versioned history of its decisions,
+in engine time, so a signal takes the regime as of its own event time.
+
+Bounded by event time (`enricher.regime_history_ms`: the decisions within that span of the
+symbol's latest one, plus the one valid at its start, as Kafka Streams' versioned stores keep
+history), or, when that is 0, by the last `enricher.regime_history` decisions (the recorded
+configurations before it existed replay so). With a time bound, a signal older than the kept
+history is flagged `REGIME_BEYOND_RETENTION` instead of silently taking UNKNOWN.
 
 Which events decide: in truth mode an EngineRunCompleted (its regime_output), in hysteresis
 mode a HysteresisDecisionPublished (its current_regime, with the observed confidence). Other
@@ -8,11 +14,13 @@ events (Started, Failed, and truth-mode results of a hysteresis engine) change n
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 UNKNOWN = "UNKNOWN"
+BEYOND_RETENTION = "REGIME_BEYOND_RETENTION"  # EnrichedSignalEvent.regime_reason
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class RegimeAsOf:
     since_ms: int | None  # when this regime began, as far as the table knows
     event_id: str
     offset: int
+    reason: str = ""  # why UNKNOWN, when it is not "no decision yet"
 
     @property
     def known(self) -> bool:
@@ -29,6 +38,7 @@ class RegimeAsOf:
 
 
 NO_REGIME = RegimeAsOf(UNKNOWN, 0.0, None, "", -1)
+BEYOND = RegimeAsOf(UNKNOWN, 0.0, None, "", -1, BEYOND_RETENTION)
 
 
 def decision(event: Mapping[str, Any]) -> tuple[int, str, float] | None:
@@ -45,28 +55,43 @@ def decision(event: Mapping[str, Any]) -> tuple[int, str, float] | None:
 
 
 def empty() -> dict[str, Any]:
-    return {"history": []}  # [ts_ms, regime, confidence, event_id, offset, since_ms], by ts_ms
+    # history: [ts_ms, regime, confidence, event_id, offset, since_ms], by ts_ms; with a time
+    # bound, "dropped": true once older decisions were let go (set only then: stores stay as before)
+    return {"history": []}
 
 
 def record(
-    table: Mapping[str, Any], event: Mapping[str, Any], offset: int, keep: int
+    table: Mapping[str, Any], event: Mapping[str, Any], offset: int, keep: int, keep_ms: int = 0
 ) -> dict[str, Any] | None:
-    """The table with this event's decision in it, or None when it decides nothing."""
+    """The table with this event's decision in it, or None when it decides nothing. `keep_ms`
+    > 0 bounds it by event time (and `keep` is not used), else by count."""
     decided = decision(event)
     if decided is None:
         return None
     ts_ms, regime, confidence = decided
-    rows = [list(row) for row in table["history"] if row[0] != ts_ms]  # a re-decided run replaces
-    rows.append([ts_ms, regime, confidence, event["event_id"], offset, ts_ms])
-    rows.sort(key=lambda row: row[0])
-    for i in range(1, len(rows)):  # a regime's start carries over while it repeats
-        rows[i][5] = rows[i - 1][5] if rows[i][1] == rows[i - 1][1] else rows[i][0]
-    return {"history": rows[-keep:]}
+    history = table["history"]
+    if not history or history[-1][0] < ts_ms:  # in order: the usual case, no re-sort
+        since = history[-1][5] if history and history[-1][1] == regime else ts_ms
+        rows = [*history, [ts_ms, regime, confidence, event["event_id"], offset, since]]
+    else:
+        rows = [list(row) for row in history if row[0] != ts_ms]  # a re-decided run replaces
+        rows.append([ts_ms, regime, confidence, event["event_id"], offset, ts_ms])
+        rows.sort(key=lambda row: row[0])
+        for i in range(1, len(rows)):  # a regime's start carries over while it repeats
+            rows[i][5] = rows[i - 1][5] if rows[i][1] == rows[i - 1][1] else rows[i][0]
+    if not keep_ms:
+        return {"history": rows[-keep:]}
+    drop = bisect_right([row[0] for row in rows], rows[-1][0] - keep_ms) - 1
+    if drop <= 0:
+        return {**table, "history": rows}
+    return {"history": rows[drop:], "dropped": True}
 
 
 def as_of(table: Mapping[str, Any] | None, ts_ms: int) -> RegimeAsOf:
-    """The latest decision at or before `ts_ms`; NO_REGIME when there is none."""
-    for row in reversed((table or empty())["history"]):
+    """The latest decision at or before `ts_ms`; NO_REGIME when there is none, flagged
+    BEYOND_RETENTION when older decisions were let go (it may have been one of them)."""
+    table = table or empty()
+    for row in reversed(table["history"]):
         if row[0] <= ts_ms:
             return RegimeAsOf(row[1], row[2], row[5], row[3], row[4])
-    return NO_REGIME
+    return BEYOND if table.get("dropped") else NO_REGIME

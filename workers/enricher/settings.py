@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from workers.section import Section
 
@@ -48,7 +49,15 @@ class EnricherSettings(Section):
     vpin_sigma_halflife: int = Field(
         50, ge=1, description="Half-life, in returns, of the return volatility that classifies volume."
     )
-    regime_history: int = Field(32, ge=1, le=1000, description="Regime decisions kept per symbol.")
+    regime_history: int = Field(
+        32, ge=1, le=1000, description="Regime decisions kept per symbol while regime_history_ms is 0."
+    )
+    regime_history_ms: int = Field(
+        0,
+        ge=0,
+        description="Event time of regime decisions kept per symbol behind its latest (plus the one valid "
+        "then); older signals are flagged REGIME_BEYOND_RETENTION. 0: the last regime_history decisions.",
+    )
     max_pending: int = Field(
         256, ge=1, description="Market records per symbol held for signals not yet seen (event time)."
     )
@@ -75,6 +84,15 @@ class EnricherSettings(Section):
         if unknown:
             raise ValueError(f"unknown regime(s) {unknown}; regimes: {list(REGIMES)}")
         return {**_default_regime_weights(), **value}
+
+    @model_serializer(mode="wrap")
+    def _without_unset_time_bound(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """regime_history_ms at 0 is left out: configurations recorded before it existed, and
+        their fingerprints, stay byte for byte what they were (and replay so)."""
+        data: dict[str, Any] = handler(self)
+        if data.get("regime_history_ms") == 0:
+            del data["regime_history_ms"]
+        return data
 
     def fingerprint(self) -> str:
         """Hash of everything that changes an enriched signal (recorded in its provenance)."""

@@ -3,27 +3,34 @@
 Per partition, in stores with changelogs:
   signals  symbol -> open signals waiting for a barrier, and the symbol's recent observations
            (a signal enriched after some of its later market data still sees that data)
-  monitor  model version -> rolling window of (label, predicted), outcomes counted, triggers
-           sent; "baseline/<version>" -> the validation accuracy its ModelRecord claims
+  monitor  model version -> rolling window of (label, predicted, confidence), outcomes counted,
+           triggers sent; "baseline/<version>" -> the validation accuracy and training feature
+           distribution its ModelRecord carries; "drift/<version>" -> feature bin counts
 
 An enriched signal opens (flat ones have no right or wrong and are not labelled); each later
 trade or bar of its symbol is a step of the triple barrier (workers/meta_model/labels.py).
 A resolved signal becomes a SignalOutcome naming the model version that scored it. The
 monitor then checks its version: rolling accuracy more than `labeler.accuracy_drop` below the
-baseline (after `min_samples` outcomes), or `retrain_every` outcomes, sends one
-RetrainTrigger per (version, reason) and partition, never two: what was sent is in the store.
+baseline (after `min_samples` outcomes), a live ECE above `labeler.max_ece` (calibration), or
+`retrain_every` outcomes; and each scored signal counts towards its version's feature drift
+(PSI against the ModelRecord's training distribution, per `drift_window` signals). Each sends
+one RetrainTrigger per (version, reason) and partition, never two (what was sent is in the
+store), with its evidence as JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from workers.config import FleetSettings
 from workers.enricher.market import observation
 from workers.enricher.settings import EnricherSettings
+from workers.labeler import checks
 from workers.labeler.settings import LabelerSettings
+from workers.meta_model import NO_MODEL
 from workers.meta_model.labels import Barriers, OpenSignal, Outcome
 from workers.meta_model.training import signal_sigma
 from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore
@@ -47,7 +54,11 @@ class LabelerProcessor(ProcessorBase):
         if record.topic == MODELS:
             value = record.value
             if value["model_name"] == self.model_name and value.get("status", "live") == "live":
-                stores[MONITOR].put(f"baseline/{value['model_version']}", {"accuracy": value["accuracy"]})
+                baseline = {
+                    "accuracy": value["accuracy"],
+                    "feature_distribution": value.get("feature_distribution") or "",
+                }
+                stores[MONITOR].put(f"baseline/{value['model_version']}", baseline)
             return []
         if record.topic == ENRICHED:
             return self._opened(record, stores, now_ms)
@@ -71,7 +82,7 @@ class LabelerProcessor(ProcessorBase):
             "confidence": event["meta_confidence"],
             "barrier": opened.as_list(),
         }
-        outputs: list[Output] = []
+        outputs = self._drift(record, stores[MONITOR], event, now_ms)
         for ts, price in state["history"]:  # market data that arrived before the signal did
             if ts > entry["ts"]:
                 done = opened.step(price, ts, self.barriers)
@@ -154,44 +165,132 @@ class LabelerProcessor(ProcessorBase):
         }
         outputs = [Output(OUTCOMES, symbol, outcome, headers, partition=record.partition)]
         return outputs + self._monitor(
-            record, stores[MONITOR], entry["model_version"], done.label, predicted, now_ms
+            record,
+            stores[MONITOR],
+            entry["model_version"],
+            done.label,
+            predicted,
+            entry["confidence"],
+            now_ms,
         )
 
     def _monitor(
-        self, record: Record, store: StateStore, version: str, label: int, predicted: int, now_ms: int
+        self,
+        record: Record,
+        store: StateStore,
+        version: str,
+        label: int,
+        predicted: int,
+        confidence: float,
+        now_ms: int,
     ) -> list[Output]:
         c = self.config
         seen = store.get(version) or {"window": [], "outcomes": 0, "triggered": []}
-        window = [*seen["window"], [label, predicted]][-c.window :]
+        window = [*seen["window"], [label, predicted, confidence]][-c.window :]
         seen = {**seen, "window": window, "outcomes": seen["outcomes"] + 1}
-        accuracy = sum(1 for y, p in window if y == p) / len(window)
+        accuracy = sum(1 for w in window if w[0] == w[1]) / len(window)
         self.metrics.set("live_accuracy", accuracy, model_version=version, partition=str(record.partition))
         baseline = (store.get(f"baseline/{version}") or {}).get("accuracy")
-        reasons = []
+        found: list[tuple[str, float, int, dict[str, Any]]] = []  # reason, threshold, samples, evidence
         if baseline and len(window) >= c.min_samples and accuracy < baseline - c.accuracy_drop:
-            reasons.append(("accuracy", baseline - c.accuracy_drop))
+            evidence = {
+                "rolling_accuracy": accuracy,
+                "validation_accuracy": baseline,
+                "drop": c.accuracy_drop,
+            }
+            found.append(("accuracy", baseline - c.accuracy_drop, len(window), evidence))
+        if version != NO_MODEL and len(window) >= c.min_samples:
+            ece = checks.live_ece(window, c.ece_bins)
+            if ece > c.max_ece:
+                evidence = {"ece": ece, "bound": c.max_ece, "bins": c.ece_bins, "outcomes": len(window)}
+                found.append(("calibration", c.max_ece, len(window), evidence))
         if c.retrain_every and seen["outcomes"] >= c.retrain_every:
-            reasons.append(("outcomes", float(c.retrain_every)))
+            found.append(
+                ("outcomes", float(c.retrain_every), seen["outcomes"], {"outcomes": seen["outcomes"]})
+            )
         outputs = []
-        for reason, threshold in reasons:
+        for reason, threshold, samples, evidence in found:
             if reason in seen["triggered"]:
                 continue  # this condition was reported already for this version
             seen = {**seen, "triggered": [*seen["triggered"], reason]}
-            trigger_id = hashlib.sha256(f"{version}|{reason}|{record.partition}".encode()).hexdigest()[:16]
-            trigger = {
-                "trigger_id": trigger_id,
-                "reason": reason,
-                "rolling_accuracy": accuracy,
-                "threshold": threshold,
-                "samples": len(window) if reason == "accuracy" else seen["outcomes"],
-                "model_version": version,
-                "triggered_ts_ms": now_ms,
-            }
-            self.metrics.count("retrain_triggers", reason=reason)
-            headers = {"schema": "RetrainTrigger", "trigger_id": trigger_id}
-            outputs.append(Output(RETRAIN, version, trigger, headers, partition=record.partition))
+            outputs.append(
+                self._trigger(record, version, reason, threshold, accuracy, samples, evidence, now_ms)
+            )
         store.put(version, seen)
         return outputs
+
+    def _drift(
+        self, record: Record, store: StateStore, event: Mapping[str, Any], now_ms: int
+    ) -> list[Output]:
+        """Count the features of a scored signal against its model's training distribution; at
+        the end of each `drift_window` signals, the PSI of each (a trigger when one is above
+        `max_psi`, once per version), then a fresh window."""
+        version = event["model_version"]
+        shipped = (
+            (store.get(f"baseline/{version}") or {}).get("feature_distribution")
+            if version != NO_MODEL
+            else ""
+        )
+        expected = checks.parsed(shipped or "")
+        if not expected:
+            return []
+        state = store.get(f"drift/{version}") or {"n": 0, "counts": {}, "triggered": False}
+        counts = checks.counted(state["counts"], expected, event["feature_values"])
+        if state["n"] + 1 < self.config.drift_window:
+            store.put(f"drift/{version}", {**state, "n": state["n"] + 1, "counts": counts})
+            return []
+        psi, over = checks.drifted(counts, expected, self.config.max_psi)
+        store.put(f"drift/{version}", {"n": 0, "counts": {}, "triggered": state["triggered"] or bool(over)})
+        if not over or state["triggered"]:
+            return []
+        evidence = {
+            "psi": over,
+            "bound": self.config.max_psi,
+            "signals": state["n"] + 1,
+            "max_psi": max(psi.values()),
+        }
+        seen = store.get(version) or {"window": [], "outcomes": 0, "triggered": []}
+        window = seen["window"]
+        accuracy = sum(1 for w in window if w[0] == w[1]) / len(window) if window else 0.0
+        return [
+            self._trigger(
+                record,
+                version,
+                "feature_drift",
+                self.config.max_psi,
+                accuracy,
+                state["n"] + 1,
+                evidence,
+                now_ms,
+            )
+        ]
+
+    def _trigger(
+        self,
+        record: Record,
+        version: str,
+        reason: str,
+        threshold: float,
+        accuracy: float,
+        samples: int,
+        evidence: dict[str, Any],
+        now_ms: int,
+    ) -> Output:
+        """One RetrainTrigger naming its evidence; its id is the same for the same condition."""
+        trigger_id = hashlib.sha256(f"{version}|{reason}|{record.partition}".encode()).hexdigest()[:16]
+        trigger = {
+            "trigger_id": trigger_id,
+            "reason": reason,
+            "rolling_accuracy": accuracy,
+            "threshold": threshold,
+            "samples": samples,
+            "model_version": version,
+            "triggered_ts_ms": now_ms,
+            "evidence": json.dumps(evidence, sort_keys=True),
+        }
+        self.metrics.count("retrain_triggers", reason=reason)
+        headers = {"schema": "RetrainTrigger", "trigger_id": trigger_id}
+        return Output(RETRAIN, version, trigger, headers, partition=record.partition)
 
 
 def create(settings: FleetSettings, edges: Edges) -> LabelerProcessor:

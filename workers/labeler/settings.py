@@ -3,7 +3,9 @@ and the retrain triggers. Its BarrierSettings are the trainer's too (one way to 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from workers.section import Section
 
@@ -35,3 +37,29 @@ class LabelerSettings(Section):
         0.1, gt=0, le=1, description="Trigger below the model's validation accuracy minus this."
     )
     retrain_every: int = Field(0, ge=0, description="Trigger after this many outcomes of one model (0: off).")
+    max_ece: float = Field(
+        0.12,
+        gt=0,
+        le=1,
+        description="Trigger when the live ECE over the window (after min_samples) is above this; a "
+        "calibrated model's ECE is about 0.4 * sqrt(ece_bins / window) from sampling alone.",
+    )
+    ece_bins: int = Field(5, ge=2, le=50, description="Equal-width confidence bins of the live ECE.")
+    max_psi: float = Field(
+        0.25,
+        gt=0,
+        description="Trigger when a feature's PSI against its training distribution is above this.",
+    )
+    drift_window: int = Field(
+        500, ge=50, description="Scored signals per PSI check (tumbling windows per model version)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_default_drift_checks(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The calibration and drift checks' settings are left out at their defaults: the
+        configuration recorded before they existed, and its fingerprint, stay byte for byte."""
+        data: dict[str, Any] = handler(self)
+        for name in ("max_ece", "ece_bins", "max_psi", "drift_window"):
+            if name in data and data[name] == type(self).model_fields[name].default:
+                del data[name]
+        return data

@@ -1,7 +1,8 @@
 """Loading, verifying and scoring a meta-model booster.
 
 A booster is only ever loaded from its UBJSON bytes (XGBoost's own format; no pickle) and
-scored with `inplace_predict` on one thread, so a worker's CPU use is predictable.
+scored with `inplace_predict` on one thread, so a worker's CPU use is predictable. The raw
+score then goes through the record's calibration map (workers/meta_model/calibration.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from workers.meta_model.calibration import Calibration, CalibrationError
+
 COLD_CONFIDENCE = 0.5  # the confidence of a signal scored before any model is active
 NO_MODEL = "none"  # the model_version such a signal names
+IDENTITY = Calibration()  # a booster's raw score, unchanged
 
 
 class ModelRejected(Exception):
@@ -34,16 +38,30 @@ class LoadedModel:
     feature_names: tuple[str, ...]
     trained_ts_ms: int
     booster: xgb.Booster
+    calibration: Calibration = IDENTITY
+
+    @property
+    def key(self) -> str:
+        """What scores identically: the booster and the calibration map."""
+        return model_key(self.sha256, self.calibration.to_json())
 
     def predict(self, row: Sequence[float]) -> float:
-        """P(signal is right) for one feature row (NaN marks a missing feature)."""
+        """Calibrated P(signal is right) for one feature row (NaN marks a missing feature)."""
         return self.predict_many([row])[0]
 
     def predict_many(self, rows: Sequence[Sequence[float]] | np.ndarray[Any, Any]) -> list[float]:
         """One call for many rows: the per-call cost of XGBoost (tens of microseconds) once.
-        Each row scores exactly as it would alone."""
+        Each row scores exactly as it would alone (the map is applied one score at a time)."""
+        return [self.calibration.one(p) for p in self.raw_many(rows)]
+
+    def raw_many(self, rows: Sequence[Sequence[float]] | np.ndarray[Any, Any]) -> list[float]:
+        """The booster's own scores, before calibration."""
         values = np.asarray(rows, dtype=np.float32)
         return [float(p) for p in self.booster.inplace_predict(values, validate_features=False)]
+
+
+def model_key(sha: str, calibration: str) -> str:
+    return f"{sha}:{hashlib.sha256(calibration.encode()).hexdigest()[:16]}" if calibration else sha
 
 
 def sha256(booster: bytes) -> str:
@@ -51,15 +69,28 @@ def sha256(booster: bytes) -> str:
 
 
 def load(
-    booster: bytes, *, version: str, feature_names: Sequence[str], trained_ts_ms: int, digest: str = ""
+    booster: bytes,
+    *,
+    version: str,
+    feature_names: Sequence[str],
+    trained_ts_ms: int,
+    digest: str = "",
+    calibration: str = "",
 ) -> LoadedModel:
-    """A single-threaded booster from UBJSON bytes; ModelRejected(MODEL_UNLOADABLE) otherwise."""
+    """A single-threaded booster from UBJSON bytes with its calibration map (JSON, "" for none);
+    ModelRejected(MODEL_UNLOADABLE or MODEL_CALIBRATION) otherwise."""
+    try:
+        mapping = Calibration.from_json(calibration)
+    except CalibrationError as exc:
+        raise ModelRejected("MODEL_CALIBRATION", str(exc)) from exc
     try:
         loaded = xgb.Booster(params={"nthread": 1})
         loaded.load_model(bytearray(booster))
     except (xgb.core.XGBoostError, ValueError, TypeError) as exc:
         raise ModelRejected("MODEL_UNLOADABLE", f"the booster does not load: {exc}") from exc
-    return LoadedModel(version, digest or sha256(booster), tuple(feature_names), trained_ts_ms, loaded)
+    return LoadedModel(
+        version, digest or sha256(booster), tuple(feature_names), trained_ts_ms, loaded, mapping
+    )
 
 
 def verify(
@@ -67,7 +98,7 @@ def verify(
 ) -> LoadedModel:
     """The model of a ModelRecord after every check a swap needs, else ModelRejected:
     its booster matches its sha256, it expects exactly the features the enricher computes,
-    it loads and it predicts a probability on a probe row; and it is newer than `active`
+    it loads, its calibration map reads, and it predicts a probability on a probe row; and it is newer than `active`
     (the active model's record fields), so versions never go backwards."""
     booster = bytes(record["booster"])
     digest = sha256(booster)
@@ -93,6 +124,7 @@ def verify(
         feature_names=feature_names,
         trained_ts_ms=record["trained_ts_ms"],
         digest=digest,
+        calibration=record.get("calibration") or "",
     )
     try:
         probe = model.predict([0.0] * len(feature_names))

@@ -8,9 +8,10 @@ meta-labels, label windows, provenance):
 - `dataset_from_outcomes`: enriched signals with the outcomes the labeler resolved: the
   features recorded when they were scored, the labels observed live.
 
-`train` runs purged walk-forward CV, fits the final booster on everything, and gates it: a
-validation AUC below `trainer.auc_floor`, or below the active model's on the same folds,
-makes it a rejected candidate (recorded, never activated).
+`train` runs purged walk-forward CV (rounds early-stopped per fold), fits the final booster on
+everything, fits the calibration map on the out-of-fold scores, and gates it
+(workers/meta_model/evaluation.py, gate.py): a candidate without evidence that it beats the
+base rate, or the active model, is rejected (recorded, never activated).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ import xgboost as xgb
 
 from workers.config import FleetSettings
 from workers.contracts.buffer import buffered
-from workers.meta_model.booster import model_record, train_booster
+from workers.meta_model import calibration as cal
+from workers.meta_model.booster import early_stopped_rounds, model_record, train_booster
 from workers.meta_model.cv import scores, walk_forward
+from workers.meta_model.drift import distribution
+from workers.meta_model.evaluation import HeldOut, calibration_report, gate, held_out
 from workers.meta_model.labels import Barriers, label_paths
 from workers.meta_model.primary import crossovers
 from workers.meta_model.scoring import load
@@ -187,7 +191,8 @@ def _ordered(
 class TrainingResult:
     record: dict[str, Any]
     report: dict[str, Any]
-    fold_predictions: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]  # (labels, scores) per fold
+    fold_predictions: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]  # (labels, raw scores) per fold
+    held_out: HeldOut | None = None  # folds 2..K, calibrated walk-forward
 
 
 def train(
@@ -199,68 +204,93 @@ def train(
     active: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> TrainingResult:
-    """Purged walk-forward CV, the final fit, the gate; a ModelRecord with its report."""
+    """Purged walk-forward CV (rounds early-stopped per fold), the final fit, the calibration
+    map on the out-of-fold scores, the gate; a ModelRecord with its report."""
     t = settings.section("trainer")  # by name: the trainer's package imports this one
     if len(data.labels) < t.min_samples:
         raise TrainingError(f"{len(data.labels)} labelled signals; training needs at least {t.min_samples}")
     if len(set(data.labels.tolist())) < 2:
         raise TrainingError("every label is the same: nothing to learn")
+    booster_args = {
+        "max_depth": t.max_depth,
+        "seed": t.seed,
+        "learning_rate": t.learning_rate,
+        "nthread": t.nthread,
+        "min_child_weight": t.min_child_weight,
+    }
 
-    def fit(rows: np.ndarray[Any, Any], labels: np.ndarray[Any, Any]) -> bytes:
-        return train_booster(
+    def rounds_for(rows: np.ndarray[Any, Any], labels: np.ndarray[Any, Any]) -> int:
+        if not t.early_stopping:
+            return int(t.rounds)
+        return early_stopped_rounds(
             rows,
             labels,
             data.names,
-            rounds=t.rounds,
-            max_depth=t.max_depth,
-            seed=t.seed,
-            learning_rate=t.learning_rate,
-            nthread=t.nthread,
+            max_rounds=t.rounds,
+            patience=t.patience,
+            holdout=t.holdout,
+            **booster_args,
         )
 
     folds = list(walk_forward(data.t0, data.t1, t.folds, t.embargo_ms))
-    per_fold, predictions, active_scores = [], [], []
+    per_fold: list[dict[str, float]] = []
+    predictions: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+    incumbent_scores: list[np.ndarray[Any, Any]] = []
     incumbent = _loaded(active)
     for i, fold in enumerate(folds, start=1):
         if progress:
             progress("cross-validation", i, len(folds) + 1)
         if len(set(data.labels[fold.train].tolist())) < 2:
             continue  # a fold without both classes to learn from
-        fitted = fit(data.rows[fold.train], data.labels[fold.train])
+        x, y = data.rows[fold.train], data.labels[fold.train]
+        rounds = rounds_for(x, y)
+        fitted = train_booster(x, y, data.names, rounds=rounds, **booster_args)
         candidate = load(fitted, version=version, feature_names=data.names, trained_ts_ms=0)
-        p: np.ndarray[Any, Any] = np.asarray(candidate.predict_many(data.rows[fold.test]))
+        p: np.ndarray[Any, Any] = np.asarray(candidate.raw_many(data.rows[fold.test]))
         predictions.append((data.labels[fold.test], p))
         per_fold.append(
-            {"train": len(fold.train), "test": len(fold.test), **scores(data.labels[fold.test], p)}
+            {
+                "train": len(fold.train),
+                "test": len(fold.test),
+                "rounds": rounds,
+                **scores(data.labels[fold.test], p),
+            }
         )
         if incumbent is not None:
-            active_scores.append(
-                scores(data.labels[fold.test], np.asarray(incumbent.predict_many(data.rows[fold.test])))
-            )
+            incumbent_scores.append(np.asarray(incumbent.predict_many(data.rows[fold.test])))
     if progress:
         progress("final fit", len(folds) + 1, len(folds) + 1)
-    booster = fit(data.rows, data.labels)
-    validation = _mean(per_fold)
+    final_rounds = (
+        int(np.median([f["rounds"] for f in per_fold])) if per_fold and t.early_stopping else t.rounds
+    )
+    booster = train_booster(data.rows, data.labels, data.names, rounds=final_rounds, **booster_args)
+    oof_y = np.concatenate([y for y, _ in predictions]) if predictions else np.array([])
+    oof_p = np.concatenate([p for _, p in predictions]) if predictions else np.array([])
+    mapping = cal.fit(t.calibration, oof_p, oof_y) if len(set(oof_y.tolist())) == 2 else cal.Calibration()
+    held = held_out(predictions, t.calibration)
+    active_brier = None
+    if len(incumbent_scores) > 1:
+        active_brier = cal.brier(held.labels, np.concatenate(incumbent_scores[1:]))
+    criteria = gate(t, predictions, held, active_brier) if per_fold else []
+    failed = [c for c in criteria if not c.passed]
     status, why = "live", ""
     if not per_fold:
         status, why = "rejected", "no fold had both classes to learn from"
-    elif not validation["auc"] >= t.auc_floor:
-        status, why = "rejected", f"validation AUC {validation['auc']:.3f} is below the floor {t.auc_floor}"
-    elif active_scores and _mean(active_scores)["auc"] > validation["auc"]:
-        status, why = (
-            "rejected",
-            (
-                f"validation AUC {validation['auc']:.3f} is below the active model's {_mean(active_scores)['auc']:.3f} on the same folds"
-            ),
-        )
+    elif failed:
+        status, why = "rejected", "; ".join(c.sentence() for c in failed)
+    validation = _mean(per_fold)
+    calibration = calibration_report(held, t.ece_bins)
     importance = xgb.Booster(model_file=bytearray(booster)).get_score(importance_type="gain")
     report = {
         "model_version": version,
         "status": status,
         "rejected_because": why,
+        "gate": [c.as_dict() for c in criteria],
         "validation": validation,
+        "calibration": {**calibration, "method": t.calibration, "map": mapping.to_json()},
+        "rounds": final_rounds,
         "folds": per_fold,
-        "active_validation": _mean(active_scores) if active_scores else None,
+        "active_brier": active_brier,
         "feature_importance_gain": {k: v for k, v in sorted(importance.items()) if isinstance(v, float)},
         "samples": len(data.labels),
         "positive_rate": float(np.mean(data.labels)),
@@ -274,13 +304,15 @@ def train(
         version=version,
         trained_ts_ms=trained_ts_ms,
         feature_names=data.names,
-        accuracy=_finite(validation["accuracy"]),
+        accuracy=_finite(calibration["calibrated"]["accuracy"]),  # what the labeler compares live
         auc=_finite(validation["auc"]),
         training_samples=len(data.labels),
         status=status,
         details=json.dumps(report, sort_keys=True, default=_finite),
+        calibration=mapping.to_json(),
+        feature_distribution=json.dumps(distribution(data.rows, data.names), sort_keys=True),
     )
-    return TrainingResult(record, report, predictions)
+    return TrainingResult(record, report, predictions, held)
 
 
 def _loaded(active: Mapping[str, Any] | None) -> Any:
@@ -291,6 +323,7 @@ def _loaded(active: Mapping[str, Any] | None) -> Any:
         version=active["model_version"],
         feature_names=active["feature_names"],
         trained_ts_ms=0,
+        calibration=active.get("calibration") or "",
     )
 
 

@@ -21,6 +21,8 @@ from workers.processing.driver import Driver
 from workers.replay.compare import diff
 from workers.replay.pipeline import feed_stored
 from workers.replay.report import ReplayReport
+from workers.runtime.commands import halt_at, halted
+from workers.runtime.control import read_commands
 from workers.runtime.reader import Stored, TopicError, read_all
 from workers.topics import BUFFER, ENRICHED, EVENTS, MODELS, SIGNALS
 from workers.topology import load_topology
@@ -48,6 +50,7 @@ def replay_enriched(
         raise TopicError(f"{settings.topic(ENRICHED)} holds no enriched signals with provenance")
     signals = {(s.partition, s.offset): s for s in read(SIGNALS)}
     inputs = {topic: read(topic) for topic in POSITIONED}
+    commands = read_commands(settings)  # the operators' halts, as the live fleet recorded them
     report = ReplayReport()
     started = time.monotonic()
     for partition in sorted({v["provenance"]["signal_partition"] for v in published}):
@@ -72,6 +75,10 @@ def replay_enriched(
                     "reason": "not enriched on replay",
                 }
                 continue
+            # The runtime's kill switch, as of when the live enricher scored the signal.
+            halt = halt_at(commands, original["enriched_at_ms"], original["signal"]["symbol"])
+            if halt is not None or "halted" in original:  # records of older schemas lack it
+                replayed = halted(replayed, halt)
             fields = diff(original, replayed, IGNORED)
             if fields:
                 report.mismatched += 1

@@ -19,7 +19,9 @@ from workers.processing import Processor, StoreCorruption, StoreError, Unavailab
 from workers.runtime.checkpoint import StuckCall, bounded
 from workers.runtime.context import RuntimeContext
 from workers.runtime.pauses import PauseControl
+from workers.runtime.rebuild import rebuild, unrebuildable
 from workers.runtime.stores import AssignedStores
+from workers.state.changelog import CorruptChangelog
 
 
 class Assignment:
@@ -37,8 +39,12 @@ class Assignment:
         self.committed: dict[tuple[str, int], int] = {}  # the group's offsets, as last known
 
     def assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """The assign callback's part: assign, pause, and leave the opening to the loop."""
-        consumer.assign(partitions)
+        """The assign callback's part: assign, pause, and leave the opening to the loop. KIP-848's
+        consumer protocol hands over only what was added (incremental)."""
+        if self.settings.runtime.group_protocol == "consumer":
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
         consumer.pause(partitions)
         self.pauses.opening |= {tp.partition for tp in partitions}
 
@@ -67,8 +73,9 @@ class Assignment:
             return
         except StoreError as exc:
             if isinstance(exc, StoreCorruption):
-                raise
+                raise  # what a rebuild cannot heal (rebuild.RebuildImpossible): degraded, saying so
             self.readiness.block("opening", f"restoring stores: {exc}")
+            self.log.warning("partitions_not_open", reason=f"restoring stores: {exc}")
             return
         self.readiness.unblock("opening")
         self.pauses.opening -= opening
@@ -84,14 +91,21 @@ class Assignment:
             if self.stores.names
             else None
         )
+        upto: dict[int, dict[str, int]] = {}  # partition -> input topic -> committed offset
+        for tp in committed:
+            upto.setdefault(tp.partition, {})[tp.topic] = tp.offset if tp.offset >= 0 else 0
+        sources: dict[int, int | None] = {}  # each partition's stores are opened once
         try:
             for tp in committed:
                 done = tp.offset if tp.offset >= 0 else 0
                 self.committed[(tp.topic, tp.partition)] = done
                 if reader is not None:
-                    source = self.stores.open(
-                        tp.partition, reader, skip_from=done if self.eos and tp.offset >= 0 else None
-                    )
+                    if tp.partition not in sources:
+                        skip_from = done if self.eos and tp.offset >= 0 else None
+                        sources[tp.partition] = self._open_stores(
+                            tp.partition, reader, upto[tp.partition], skip_from
+                        )
+                    source = sources[tp.partition]
                     if not self.eos and source is not None and source + 1 > done:
                         done = source + 1  # at-least-once: the store already holds this work
                 with contextlib.suppress(KafkaException):  # not fetching yet: it starts there anyway
@@ -99,6 +113,29 @@ class Assignment:
         finally:
             if reader is not None:
                 reader.close()
+
+    def _open_stores(
+        self, partition: int, reader: Consumer, upto: dict[str, int], skip_from: int | None
+    ) -> int | None:
+        """Restore the partition's stores; rebuild them from the inputs when the changelog holds
+        a corrupt record, or holds nothing although input was processed (a lost state dir and
+        a deleted or recreated changelog)."""
+        try:
+            source = self.stores.open(partition, reader, skip_from=skip_from)
+            if partition not in self.stores.restored_empty or not any(upto.values()):
+                return source
+            cause = f"no changelog record for stores that processed input up to {upto}"
+            refused = unrebuildable(self.processor, self.ctx.spec.inputs)
+            if refused is not None:  # weak evidence (its stores may be empty by right): say so, go on
+                self.log.warning("store_empty_unverified", partition=partition, cause=cause, why=refused)
+                return source
+        except CorruptChangelog as exc:
+            cause = str(exc)
+        summary = rebuild(
+            self.ctx, self.processor, self.stores, partition, reader, upto, skip_from=skip_from, cause=cause
+        )
+        self.readiness.error(summary)
+        return self.stores.source(partition)
 
     def release(self, partitions: set[int]) -> None:
         """Revoked or lost: close their stores (freeing the RocksDB LOCK) and forget them."""

@@ -266,6 +266,10 @@ class Checkpoint:
             error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
             fatal = error is not None and error.fatal()
             return self.abort(Failure(batch, domain, str(exc), reset=fatal))
+        except (SystemError, RuntimeError) as exc:
+            # The client itself misbehaved (seen: SystemError from flush after a fencing during a
+            # broker stop): the producer cannot be trusted; a new one fences it.
+            return self.abort(Failure(batch, domain, f"{type(exc).__name__}: {exc}", reset=True))
         self.stores.apply(changes, self._changelog_offsets, sources)  # step 5
         self.txn = None
         self.metrics.checkpoint_seconds.labels(self.spec.name).observe(time.perf_counter() - started)

@@ -29,6 +29,7 @@ class WorkerStatus:
     backpressure: str = ""  # paused for a slow downstream: still ready
     partitions: dict[str, dict[str, int]] = field(default_factory=dict)  # position and lag
     stale_after_s: float = 60.0
+    control: dict[str, Any] = field(default_factory=dict)  # operator commands in effect (control.py)
 
     def set_lifecycle(self, state: str) -> None:
         self.lifecycle = state
@@ -52,6 +53,7 @@ class WorkerStatus:
             "backpressure": self.backpressure,
             "partitions": self.partitions,
             "last_error": self.last_error,
+            "control": self.control,
             "healthy": self.healthy(),
             "ready": self.ready(),
         }

@@ -2,7 +2,8 @@
 producer), the loop until SIGTERM/SIGINT, the drain inside a deadline, and the close.
 
 Lifecycle: init -> running -> drained -> stopped; degraded (not ready, saying why) on a refusal,
-a corrupt store or missing topics. A start that cannot proceed waits, not ready, and retries.
+a store that cannot be rebuilt from its inputs, or missing topics. A start that cannot proceed
+waits, not ready, and retries.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class WorkerProcess:
             ctx.log.info("worker_drained", lifecycle="drained")
             return 0
         except StoreCorruption as exc:
-            # Fatal state corruption: stay up, degraded and not ready, saying where, until stopped.
-            readiness.degrade("store_corrupt", str(exc))
+            # A corrupt or lost store is rebuilt from the inputs (runtime/rebuild.py); what reaches
+            # here could not be (inputs gone, or the rebuild disagrees with the changelog): stay up,
+            # degraded and not ready, saying exactly that, until stopped (runbook RegimeFleetStoreRebuild).
+            readiness.degrade("store_unrecoverable", f"{exc} (docs/runbooks/RegimeFleetStoreRebuild.md)")
             self._idle_until_stopped()
             return 1
         except (WorkerError, TopicMismatch) as exc:
@@ -111,7 +114,12 @@ class WorkerProcess:
             ctx.status.last_poll_monotonic = time.monotonic()
             time.sleep(1.0)
         consumer = Consumer(
-            clients.reporting(clients.consumer_config(ctx.settings, ctx.group), ctx.readiness.client_error)
+            clients.reporting(
+                clients.consumer_config(
+                    ctx.settings, ctx.group, **clients.worker_membership(ctx.settings, worker.slot)
+                ),
+                ctx.readiness.client_error,
+            )
         )
         consumer.subscribe(
             [ctx.settings.topic(t) for t in spec.inputs],
@@ -152,4 +160,6 @@ class WorkerProcess:
         if producer is not None:
             producer.flush(min(10.0, self.ctx.settings.runtime.kafka_call_timeout_s))
         worker.pauses.close()
+        worker.control.close()
+        worker.heartbeat.close()
         worker.on_close()

@@ -14,6 +14,7 @@ from workers.config import FleetSettings
 from workers.processing import Processor
 from workers.runtime.observability import WorkerMetrics
 from workers.state import SOURCE_OFFSET, StoreChanges, StoreView
+from workers.state.base import CHANGELOG_OFFSET
 from workers.state.changelog import restore
 from workers.state.rocksdb import PartitionStore
 from workers.topology import WorkerSpec
@@ -40,15 +41,19 @@ class AssignedStores:
         self.log = log
         self.stores: dict[tuple[str, int], PartitionStore] = {}
         self.views: dict[tuple[str, int], StoreView] = {}
+        # Partitions whose stores were opened new and found nothing in their changelogs: a
+        # lost state dir *and* a deleted or recreated changelog look like this (assignment.py).
+        self.restored_empty: set[int] = set()
 
     def changelog(self, store: str) -> str:
         return self.settings.topic(self.spec.stores[store])
 
     def open(self, partition: int, reader: Consumer, *, skip_from: int | None) -> int | None:
         """Open and restore this partition's stores (incrementally, if already open); the
-        lowest input offset they reflect."""
+        lowest input offset they reflect. CorruptChangelog leaves the store open and wiped."""
         rt = self.settings.runtime
         source: int | None = None
+        empty = True  # every store restored from nothing to nothing (see `restored_empty`)
         for store in self.names:
             ps = self.stores.get((store, partition)) or PartitionStore(
                 Path(rt.state_dir) / self.group / store / str(partition),
@@ -56,7 +61,10 @@ class AssignedStores:
                 block_cache_mb=rt.rocksdb_block_cache_mb,
                 write_buffer_mb=rt.rocksdb_write_buffer_mb,
             )
+            fresh = (store, partition) not in self.stores
+            self.stores[(store, partition)] = ps
             result = restore(ps, reader, self.changelog(store), partition, skip_source_offsets_from=skip_from)
+            empty = empty and fresh and ps.meta(CHANGELOG_OFFSET) is None
             self.metrics.restore_seconds.labels(self.spec.name, store).observe(result.seconds)
             self.metrics.restore_records.labels(self.spec.name, store).inc(result.records)
             self.log.info(
@@ -68,11 +76,48 @@ class AssignedStores:
                 full_rebuild=result.full_rebuild,
                 seconds=round(result.seconds, 3),
             )
-            self.stores[(store, partition)] = ps
             self.views[(store, partition)] = StoreView(ps)
             stored = ps.meta(SOURCE_OFFSET)
             source = stored if source is None else min(source, stored if stored is not None else -1)
+        if empty and self.names:
+            self.restored_empty.add(partition)
+        else:
+            self.restored_empty.discard(partition)
         return source
+
+    def source(self, partition: int) -> int | None:
+        """The lowest input offset the partition's stores reflect (-1: one reflects none)."""
+        offsets = [self.stores[(s, partition)].meta(SOURCE_OFFSET) for s in self.names]
+        return min((o if o is not None else -1 for o in offsets), default=None)
+
+    def replace(
+        self,
+        partition: int,
+        store: str,
+        state: Mapping[str, Any],
+        heal: Mapping[str, Any],
+        *,
+        changelog_offset: int | None,
+        source_offset: int | None,
+    ) -> None:
+        """A rebuilt store: its state written as committed, and `heal` (key -> value, None a
+        tombstone) pending, so the next checkpoint writes it to the changelog."""
+        ps = self.stores[(store, partition)]
+        ps.wipe()
+        encode = ps.codec.encode
+        ps.apply(
+            {k: encode(v) for k, v in state.items()},
+            changelog_offset=changelog_offset,
+            source_offset=source_offset,
+        )
+        view = StoreView(ps)
+        for key, value in heal.items():
+            if value is None:
+                view.delete(key)
+            else:
+                view.put(key, value)
+        self.views[(store, partition)] = view
+        self.restored_empty.discard(partition)
 
     def views_for(self, partition: int) -> Mapping[str, StoreView]:
         return {name: self.views[(name, partition)] for name in self.names if (name, partition) in self.views}
@@ -100,6 +145,7 @@ class AssignedStores:
             view.discard()
 
     def release(self, partitions: set[int]) -> None:
+        self.restored_empty -= partitions
         for key in [k for k in self.stores if k[1] in partitions]:
             self.views.pop(key, None)
             self.stores.pop(key).close()

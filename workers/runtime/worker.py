@@ -20,9 +20,11 @@ from workers.processing import Processor, Record
 from workers.runtime.assignment import Assignment
 from workers.runtime.checkpoint import Checkpoint, Failure, StuckCall
 from workers.runtime.context import RuntimeContext
+from workers.runtime.control import ControlReader
 from workers.runtime.decoding import Decoder
 from workers.runtime.faults import NO_FAULTS, Faults
 from workers.runtime.handlers import Handled, resets_producer
+from workers.runtime.heartbeat import Heartbeat
 from workers.runtime.observability import WorkerMetrics
 from workers.runtime.pauses import PauseControl
 from workers.runtime.punctuation import Punctuator
@@ -56,7 +58,8 @@ class Worker:
         self.stores = AssignedStores(settings, ctx.spec, processor, ctx.group, ctx.metrics, ctx.log)
         self.pauses = PauseControl(ctx)
         self.assignment = Assignment(ctx, processor, self.stores, self.pauses)
-        txn_id = clients.transactional_id(settings, processor.name) if ctx.eos else None
+        self.slot = clients.slot(settings, processor.name)  # transactional.id and group.instance.id
+        txn_id = clients.transactional_id(settings, processor.name, self.slot) if ctx.eos else None
         self.checkpoint = Checkpoint(
             ctx,
             self.stores,
@@ -64,6 +67,8 @@ class Worker:
         )
         self.decoder = Decoder(ctx)
         self.punctuator = Punctuator(processor, self.stores, self.checkpoint, clock)
+        self.control = ControlReader(ctx, clock)  # operator commands (fleet.control)
+        self.heartbeat = Heartbeat(ctx, self.control, clock)
         self._reconnect_due = 0.0
 
     # -- the loop ----------------------------------------------------------------------
@@ -78,6 +83,8 @@ class Worker:
         if self.checkpoint.producer is not None:
             self.assignment.open_pending(self.consumer)
         self.pauses.tick(self.consumer)
+        self.control.tick(self.consumer, self.pauses)  # last before the fetch: its pauses hold
+        self.heartbeat.tick()
         msgs = self._consume(rt.batch_size, rt.poll_timeout_ms / 1000)
         status.last_poll_monotonic = time.monotonic()
         self.ctx.readiness.tick()
@@ -202,7 +209,7 @@ class Worker:
             log.warning("unit_timed_out", offset=record.offset, symbol=record.key, elapsed_ms=elapsed_ms)
             self._emit_handled(handlers.on_unit_timeout(record, elapsed_ms, self.processor.timed_out), record)
             return True
-        self.checkpoint.emit(outputs, record)
+        self.checkpoint.emit(self.control.gate(outputs), record)
         return True
 
     def _emit_handled(self, handled: Handled, record: Record) -> None:

@@ -52,7 +52,13 @@ def train_once(
         "model_version": version,
         "status": result.record["status"],
         "rejected_because": result.report["rejected_because"],
+        "gate": result.report["gate"],
+        "held_out_calibrated": {
+            k: result.report["calibration"]["calibrated"][k]
+            for k in ("ece", "brier", "brier_skill", "accuracy")
+        },
         "validation": result.report["validation"],
+        "rounds": result.report["rounds"],
         "samples": result.record["training_samples"],
         "report": str(png),
     }

@@ -50,15 +50,22 @@ def enricher_features(settings: FleetSettings) -> list[str]:
 
 
 def rollback_record(settings: FleetSettings, version: str) -> dict[str, Any]:
-    """An earlier version's booster (trainer.report_dir/<version>/model.ubj) as the newest live
-    ModelRecord: the enricher swaps back to it like to any newer model."""
+    """An earlier version's booster (trainer.report_dir/<version>/model.ubj), with its calibration
+    map and feature distribution, as the newest live ModelRecord: the enricher swaps back to it
+    like to any newer model."""
     path = Path(TrainerSettings.of(settings).report_dir) / version / "model.ubj"
     if not path.exists():
         raise NoBooster(f"no booster at {path}")
+
+    def beside(name: str) -> str:  # older versions have no such file: no map, no drift check
+        return (path.parent / name).read_text() if (path.parent / name).exists() else ""
+
     return model_record(
         path.read_bytes(),
         name=EnricherSettings.of(settings).model_name,
         version=version,
         trained_ts_ms=int(time.time() * 1000),
         feature_names=enricher_features(settings),
+        calibration=beside("calibration.json"),
+        feature_distribution=beside("feature_distribution.json"),
     )

@@ -65,6 +65,8 @@ def train_and_publish(settings: FleetSettings, reason: str, log: Any) -> dict[st
         "status": record["status"],
         "why": result.report["rejected_because"],
         "validation_auc": result.report["validation"]["auc"],
+        "gate": {g["criterion"]: g["verdict"] for g in result.report["gate"]},
+        "held_out_ece": result.report["calibration"]["calibrated"]["ece"],
         "samples": record["training_samples"],
         "reason": reason,
         "partitions": len(placed),

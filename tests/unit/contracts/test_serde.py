@@ -103,6 +103,7 @@ SAMPLES = {
         "samples": 100,
         "model_version": "m",
         "triggered_ts_ms": 3,
+        "evidence": "",
     },
     "ModelRecord": {
         "model_name": "meta",
@@ -116,6 +117,8 @@ SAMPLES = {
         "booster_sha256": "",
         "status": "live",
         "details": "",
+        "calibration": "",
+        "feature_distribution": "",
     },
 }
 SAMPLES["EnrichedSignalEvent"] = {
@@ -130,6 +133,8 @@ SAMPLES["EnrichedSignalEvent"] = {
     "toxicity_buckets": 0,
     "feature_values": {},
     "provenance": None,
+    "halted": False,
+    "regime_reason": "",
 }
 
 

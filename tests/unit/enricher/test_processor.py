@@ -15,12 +15,14 @@ from workers.enricher.features import row_hash
 from workers.enricher.processor import EnricherProcessor
 from workers.enricher.samples import bar_record, signal
 from workers.meta_model import model_record, train_booster
+from workers.meta_model.calibration import Calibration
 from workers.processing import Edges, Record
 from workers.processing.driver import Driver
 from workers.topology import load_topology
 
 T0 = 1_600_000_000_000
 MINUTE = 60_000
+PLATT = Calibration("platt", a=0.5, b=0.2)  # a map that changes every score
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +164,7 @@ def test_a_verified_model_swaps_in_and_scores_the_recorded_row(booster: bytes, n
         ({"feature_names": ["direction"]}, "MODEL_FEATURES"),
         ({"trained_ts_ms": 1}, "MODEL_STALE"),
         ("garbage", "MODEL_UNLOADABLE"),
+        ({"calibration": '{"method": "platt", "a": -2, "b": 0}'}, "MODEL_CALIBRATION"),
     ],
 )
 def test_a_bad_model_is_rejected_and_the_active_one_keeps_scoring(
@@ -201,12 +204,10 @@ def test_republishing_the_active_model_changes_nothing(booster: bytes, names: li
 def test_a_restored_enricher_scores_like_the_one_before(booster: bytes, names: list[str]) -> None:
     d = driver()
     bars(d)
-    d.feed(
-        "models",
-        "meta",
-        model_record(booster, name="meta", version="v1", trained_ts_ms=1, feature_names=names),
-        partition=0,
+    record = model_record(
+        booster, name="meta", version="v1", trained_ts_ms=1, feature_names=names, calibration=PLATT.to_json()
     )
+    d.feed("models", "meta", record, partition=0)
     d.feed("signals.raw", "S", signal("S", T0 + 29 * MINUTE, seq=1), partition=0)
     # A new core (no booster cache) over the same stores: what a restart restores.
     d.processors["enricher"] = EnricherProcessor(load_settings(partitions=1), Edges(reads=d))
@@ -227,7 +228,14 @@ def test_scoring_a_batch_ahead_changes_no_outcome(booster: bytes, names: list[st
         d.feed(
             "models",
             "meta",
-            model_record(booster, name="meta", version="v1", trained_ts_ms=1, feature_names=names),
+            model_record(
+                booster,
+                name="meta",
+                version="v1",
+                trained_ts_ms=1,
+                feature_names=names,
+                calibration=PLATT.to_json(),
+            ),
             partition=0,
         )
         batch = [
@@ -242,3 +250,33 @@ def test_scoring_a_batch_ahead_changes_no_outcome(booster: bytes, names: list[st
         return [{k: v for k, v in e.items() if k != "enriched_at_ms"} for e in enriched(d)]
 
     assert run(ahead=True) == run(ahead=False)
+
+
+def test_a_calibrated_model_publishes_the_mapped_score_monotone_in_the_raw_one(
+    booster: bytes, names: list[str]
+) -> None:
+    d = driver()
+    bars(d)
+    record = model_record(
+        booster, name="meta", version="v1", trained_ts_ms=1, feature_names=names, calibration=PLATT.to_json()
+    )
+    d.feed("models", "meta", record, partition=0)
+    for i in range(20):
+        d.feed(
+            "signals.raw",
+            "S",
+            signal("S", T0 + (5 + i) * MINUTE, seq=i, ma_spread=(i - 10) / 50),
+            partition=0,
+        )
+    import xgboost as xgb
+
+    check = xgb.Booster()
+    check.load_model(bytearray(booster))
+    pairs = []
+    for event in enriched(d):
+        row = [event["feature_values"].get(n, math.nan) for n in names]
+        raw = float(check.inplace_predict(np.asarray([row], dtype=np.float32))[0])
+        assert event["meta_confidence"] == PLATT.one(raw) != raw
+        pairs.append((raw, event["meta_confidence"]))
+    assert len({raw for raw, _ in pairs}) >= 3
+    assert [c for _, c in sorted(pairs)] == sorted(c for _, c in pairs)

@@ -34,14 +34,19 @@ def test_a_model_from_bars_uses_the_enricher_features_and_is_reproducible(bars: 
     assert first.record["booster"] == again.record["booster"]  # byte-identical
     report = json.loads(first.record["details"])
     assert len(report["folds"]) == 4 and report["data"]["source"] == "arch"
-    assert first.record["status"] == "live" and first.record["training_samples"] == len(data.labels)
+    assert first.record["training_samples"] == len(data.labels)
+    assert first.record["calibration"] == again.record["calibration"] != ""
+    # 200-odd crossover signals on two indices hold no evidence of skill: the gate says so
+    assert first.record["status"] == "rejected"
+    assert [c["criterion"] for c in report["gate"]] == ["auc_lower_bound", "brier_skill", "ece"]
 
 
 def test_the_gate_rejects_a_weak_candidate(bars: list[dict]) -> None:
     s = settings(auc_floor=0.99)
     result = train(s, dataset_from_bars(s, bars), version="v2", trained_ts_ms=2)
     assert result.record["status"] == "rejected"
-    assert "below the floor" in result.report["rejected_because"]
+    assert "auc_lower_bound" in result.report["rejected_because"]
+    assert "is not above 0.99" in result.report["rejected_because"]
 
 
 def test_too_few_bars_or_bad_prices_are_clear_errors(bars: list[dict]) -> None:

@@ -16,6 +16,7 @@ from workers.contracts import Serde
 from workers.enricher.processor import EnricherProcessor
 from workers.enricher.samples import bar_record, signal
 from workers.meta_model import model_record, train_booster
+from workers.meta_model.calibration import Calibration
 from workers.processing import Edges, Record
 from workers.runtime.app import build_worker
 from workers.runtime.topic_io import produce_values
@@ -31,12 +32,21 @@ MINUTE = 60_000
 
 
 def meta_model(names: list[str]) -> dict[str, Any]:
-    """A 500-tree model fitted on seeded synthetic rows (what it learns does not matter here)."""
+    """A 500-tree model fitted on seeded synthetic rows (what it learns does not matter here),
+    with a Platt calibration map, as the trainer ships every model."""
     rng = np.random.default_rng(5)
     rows = rng.normal(size=(5000, len(names)))
     labels = (rows[:, 0] * rows[:, 2] + 0.3 * rows[:, 5] > 0).astype(int)
     booster = train_booster(rows, labels, names, rounds=TREES, max_depth=4)
-    return model_record(booster, name="meta", version="bench-500", trained_ts_ms=1, feature_names=names)
+    calibration = Calibration("platt", a=0.8, b=0.05).to_json()
+    return model_record(
+        booster,
+        name="meta",
+        version="bench-500",
+        trained_ts_ms=1,
+        feature_names=names,
+        calibration=calibration,
+    )
 
 
 def in_process_latency(settings: FleetSettings, signals: int = 10_000) -> dict[str, float]:

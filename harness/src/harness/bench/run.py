@@ -28,6 +28,7 @@ from workers.runtime.topic_io import produce_lines
 from workers.topics import EVENTS
 
 from .api import run_api_only
+from .asof import run_asof_bench
 from .enricher import in_process_latency, worker_throughput
 from .fresh import PARTITIONS, fleet_env, fresh_topics
 from .measure import produce_encoded, raw_copy, wait_for
@@ -71,6 +72,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "enricher": lambda: _enricher(root, stamp),
         "training": lambda: _training(root, stamp),
         "api": lambda: run_api_only(root, stamp),
+        "asof": run_asof_bench,
     }
     chosen = [args.only] if args.only else list(parts) if args.all else ["ingest", "steady", "scale-out"]
     for name in chosen:

@@ -1,5 +1,6 @@
-"""The model loop's benchmarks: (i) training on 260,000 seeded bars with 5-fold purged CV and
-the final fit, and (j) the labeler worker's outcomes/s on the broker."""
+"""The model loop's benchmarks: (i) training on 260,000 seeded bars with 5-fold purged CV
+(early-stopped), the final fit, the calibration map and the bootstrap gate, and (j) the
+labeler worker's outcomes/s on the broker."""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ def training_time(settings: FleetSettings, bars: int = 260_000) -> dict[str, Any
         "training_cv_and_fit_s": done - featured,
         "training_total_s": done - started,
         "training_cv_auc": result.report["validation"]["auc"],
+        "training_rounds": result.report["rounds"],
+        "training_verdict": result.record["status"],
+        "training_gate": {g["criterion"]: round(g["value"], 4) for g in result.report["gate"]},
+        "training_held_out_ece_raw": result.report["calibration"]["raw"]["ece"],
+        "training_held_out_ece_calibrated": result.report["calibration"]["calibrated"]["ece"],
+        "training_held_out_brier_skill": result.report["calibration"]["calibrated"]["brier_skill"],
     }
 
 

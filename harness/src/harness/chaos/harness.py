@@ -28,6 +28,7 @@ from harness.chaos.observe import (
     Published,
     compare,
     key,
+    longest_gap,
     provenance_verify,
     raw_records,
     recovery_of,
@@ -92,21 +93,6 @@ class ScenarioResult:
         )
         self.status = "failed" if bad else "clean"
 
-    def judge_refusal(self, workers: tuple[str, ...]) -> None:
-        """A scenario whose faults must stop these workers: clean when each is degraded and
-        names the corrupt record (topic[partition]@offset), nothing crashed, and what was
-        published is neither duplicated, reordered nor wrong. Output it could not publish
-        is expected to be missing."""
-        said = all(
-            f"{w}: degraded" in self.stuck and "corrupt changelog record at" in self.stuck for w in workers
-        )
-        bad = self.duplicated or self.out_of_order or self.mismatched or self.extra or self.unexpected_exits
-        self.status = "clean" if said and not bad and self.provenance_ok else "failed"
-        self.notes.append(
-            f"refused as documented (degraded, naming the record): {said}; "
-            f"{self.lost} events not published while refused"
-        )
-
 
 class ScenarioRun:
     """One scenario's fleet, topics, input feed and output monitor, and its fault log."""
@@ -132,6 +118,7 @@ class ScenarioRun:
         self.serde = Serde(self.settings.kafka.schema_registry_url, self.settings.kafka.registry_config())
         self.result = ScenarioResult(name)
         self.faults: list[Fault] = []
+        self.judge_by_gap = False  # a rollout: judged by the longest gap in regime.events
         self.references: list[tuple[str, list[dict[str, Any]]]] = []
         self.expected_keys: set[Key] = set()
         self.monitor: OutputMonitor | None = None
@@ -367,6 +354,12 @@ class ScenarioRun:
         if took_each:
             r.notes.append("recovery per fault: " + "; ".join(took_each))
         r.recovery_s = None if longest is None else round(longest, 1)
+        if self.faults and ordered:
+            gap = longest_gap(ordered, self.faults[0].started, ordered[-1].arrival)
+            r.notes.append(f"longest gap in regime.events from the first fault to the last event: {gap:.1f}s")
+            if self.judge_by_gap:  # faults back to back (a rollout): one outage, not one per fault
+                r.recovery_s, r.unrecovered = round(gap, 1), 0
+                r.recovery_ok = gap <= self.limits.max_recovery_s and all(f.ended for f in self.faults)
 
     def _dead_letters(self) -> None:
         r = self.result

@@ -312,3 +312,10 @@ def recovery_of(fault: Fault, ordered: list[Published], last_expected: dict[str,
 
 
 # -- one scenario ----------------------------------------------------------------------
+
+
+def longest_gap(ordered: list[Published], since: float, until: float) -> float:
+    """The longest stretch without a publication on regime.events between `since` (the first
+    fault began) and `until` (the last event arrived)."""
+    marks = [since, *(p.arrival for p in ordered if since < p.arrival <= until), until]
+    return max((b - a for a, b in pairwise(marks)), default=0.0)

@@ -140,8 +140,6 @@ def _run_one(
     try:
         scenario.run(run, size, random.Random(seed))
         result = run.finish()
-        if scenario.refuses:
-            result.judge_refusal(scenario.refuses)
     except Exception as exc:
         result = run.result
         result.status = "error"

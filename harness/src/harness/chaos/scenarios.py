@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.chaos.fleet import WORKERS, HarnessError, kafka_partition
@@ -171,8 +173,8 @@ def poison_inputs(run: ScenarioRun, size: Size, rng: random.Random) -> None:
 
 def poison_changelogs(run: ScenarioRun, size: Size, rng: random.Random) -> None:
     """Each stateful worker in turn stops; garbage becomes the newest changelog record of
-    one symbol of its store (cuts: SPX, hysteresis: NDX, chain: SYN000); it starts again
-    and restores from the changelog."""
+    one symbol of its store (cuts: SPX, hysteresis: NDX, chain: SYN000); it starts again,
+    finds the record on restore and rebuilds the partition from its inputs."""
     run.begin(market_events(size), size.rate)
     for moment, (worker, topic, symbol) in zip(
         _spread(3, rng, 0.3, 0.6),
@@ -189,10 +191,40 @@ def poison_changelogs(run: ScenarioRun, size: Size, rng: random.Random) -> None:
 
 def _corrupt(run: ScenarioRun, topic: str, symbol: str) -> Callable[[], None]:
     def write() -> None:
+        # Not an input record: it is healed (rewritten from the rebuild), never dead-lettered.
         part = _partition(run, symbol)
-        run.produce_raw(topic, symbol.encode(), _garbage(topic), [BINARY_HEADER], partition=part, poison=True)
+        run.produce_raw(topic, symbol.encode(), _garbage(topic), [BINARY_HEADER], partition=part)
 
     return write
+
+
+# -- 5b. lost local state, rolling restarts ---------------------------------------------
+
+
+def lost_state_dir(run: ScenarioRun, size: Size, rng: random.Random) -> None:
+    """Each stateful worker in turn stops and its local state directory is deleted while it
+    is down (a pod rescheduled to a new node); it restores from its changelogs."""
+    run.begin(market_events(size), size.rate)
+    for moment, worker in zip(_spread(3, rng, 0.3, 0.6), ("scheduler", "engine", "publisher"), strict=True):
+        run.wait_fraction(moment)
+        run.restart(worker, between=_forget_state(run, worker))
+
+
+def _forget_state(run: ScenarioRun, worker: str) -> Callable[[], None]:
+    def forget() -> None:
+        shutil.rmtree(Path(run.settings.runtime.state_dir) / run.settings.group(worker), ignore_errors=True)
+
+    return forget
+
+
+def rolling_restart(run: ScenarioRun, size: Size, rng: random.Random) -> None:
+    """Every worker restarted one at a time (SIGTERM, start, ready), as a Kubernetes rollout."""
+    run.begin(market_events(size), size.rate)
+    run.judge_by_gap = True
+    run.wait_fraction(0.3)
+    for worker in WORKERS:
+        run.restart(worker)
+        run.fleet.wait_ready(60, [worker])
 
 
 # -- 6. an oversized event ---------------------------------------------------------------
@@ -301,9 +333,6 @@ class Scenario:
     summary: str
     overrides: dict[str, str] = field(default_factory=dict)
     touches_broker: bool = False
-    # Workers that must refuse their partition, degraded and saying where (the documented
-    # rule for corrupt changelog records), instead of carrying on.
-    refuses: tuple[str, ...] = ()
 
 
 SCENARIOS = {
@@ -332,8 +361,14 @@ SCENARIOS = {
             poison_changelogs,
             "garbage as the newest record of each changelog; restart the stateful workers",
             {"engine__mode": "hysteresis"},
-            refuses=("scheduler", "engine", "publisher"),
         ),
+        Scenario(
+            "lost-state-dir",
+            lost_state_dir,
+            "each stateful worker's local state dir deleted while it is down",
+            {"engine__mode": "hysteresis"},
+        ),
+        Scenario("rolling-restart", rolling_restart, "every worker restarted one at a time (a rollout)"),
         Scenario("oversized", oversized, f"one valid {OVERSIZED_BYTES:,}-byte event on market.raw"),
         Scenario("hostile", hostile, "an event dated 2096, wrong keys, a forged result on engine.results"),
     )

@@ -1,5 +1,6 @@
 """The demo's second act: the reference strategy's signals through the enricher, first with no
-model (cold start: confidence 0.5, version none), then with a meta-model swapped in live."""
+model (cold start: confidence 0.5, version none), then with the meta-model the gate let
+through, or still with none when the gate refused it (it says which)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from harness.demo.model import train_demo_model
+from harness.demo.model import train_contrast_model, train_demo_model
 from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.meta_model.primary import crossovers
 from workers.runtime.topic_io import produce_values
 from workers.topology import Topology
-from workers.trainer.publish import publish_model
+from workers.trainer.publish import publication_key, publish_model
 
 FAST, SLOW = 3, 10  # the crossover's moving averages, in bars (daily bars give few crossings)
 
@@ -37,12 +38,34 @@ def enrich_signals(
     try:
         produce_values(settings, topology, "signals.raw", [(s["symbol"], s, None) for s in signals[:half]])
         viewer.wait_for(half, timeout_s)
-        model, report = train_demo_model(settings, _history_before(bars), FAST, SLOW)
-        placed = publish_model(settings, model)
+        demo = train_demo_model(settings, _history_before(bars), FAST, SLOW)
+        model = demo.record
+        placed = publish_model(settings, model, key=publication_key(model, model["model_version"]))
         print(
             f"\nmodel {model['model_version']} trained on {model['training_samples']} labelled signals of the "
-            f"index history before the demo's days (purged walk-forward CV: AUC {model['auc']:.2f}, "
-            f"accuracy {model['accuracy']:.2f}) published to {len(placed)} partitions of models; its report: {report}",
+            f"index history before the demo's days (purged walk-forward CV AUC {model['auc']:.3f}); the gate:\n"
+            f"{demo.verdict()}",
+            flush=True,
+        )
+        if demo.live:
+            print(
+                f"ACCEPTED: published live to {len(placed)} partitions of models; report: {demo.png}",
+                flush=True,
+            )
+        else:
+            print(
+                f"REJECTED ({demo.report['rejected_because']}): recorded on models under its own key, never "
+                f"activated; the enricher KEEPS THE COLD-START MODEL (confidence 0.5, version none). "
+                f"Report: {demo.png}",
+                flush=True,
+            )
+        contrast = train_contrast_model(settings, FAST, SLOW)
+        print(
+            f"\nfor contrast, {contrast.record['model_version']} on seeded synthetic bars where the crossover "
+            f"fails in volatile ranges (learnable from the volatility features): "
+            f"{contrast.record['status'].upper()} on {contrast.record['training_samples']} signals\n"
+            f"{contrast.verdict()}\n"
+            f"  not published (it knows nothing of indices); report: {contrast.png}",
             flush=True,
         )
         produce_values(settings, topology, "signals.raw", [(s["symbol"], s, None) for s in signals[half:]])

@@ -1,0 +1,1 @@
+"""A local Redis server for the Nautilus bridge's demo and tests (harness only)."""
