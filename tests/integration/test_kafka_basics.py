@@ -62,10 +62,13 @@ def test_topics_create_is_idempotent_and_reports_mismatch(fleet_factory):
     second = ensure_topics(s, load_topology(s.partitions))
     assert {r.action for r in second} == {"exists"}
     wrong = ensure_topics(s, load_topology(3), create=False)
-    # Every pipeline topic differs; fleet.config has one partition whatever the setting.
-    assert {r.action for r in wrong if not r.name.endswith(".fleet.config")} == {"mismatch"}
-    assert [r.action for r in wrong if r.name.endswith(".fleet.config")] == ["exists"]
-    assert all("partitions 2 != 3" in r.detail for r in wrong if not r.name.endswith(".fleet.config"))
+    # Every pipeline topic differs; the fleet-wide topics (fleet.config, fleet.control,
+    # fleet.heartbeats) have one partition whatever the setting.
+    single = {s.topic(t.name) for t in load_topology(3).topics.values() if t.partitions == 1}
+    assert {s.topic(n) for n in ("fleet.config", "fleet.control", "fleet.heartbeats")} <= single
+    assert {r.action for r in wrong if r.name not in single} == {"mismatch"}
+    assert {r.action for r in wrong if r.name in single} == {"exists"}
+    assert all("partitions 2 != 3" in r.detail for r in wrong if r.name not in single)
 
 
 def test_produce_consume_round_trip_reports_bad_lines(fleet_factory, tmp_path):

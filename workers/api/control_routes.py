@@ -102,7 +102,7 @@ async def list_groups(request: Request) -> dict[str, Any]:
 @router.get(
     "/v1/topology.yaml",
     response_class=PlainTextResponse,
-    responses={**ERRORS, 200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
+    responses={**ERRORS, 200: {"content": {"application/yaml": {"schema": {"type": "object"}}}}},
     openapi_extra={"security": OPEN_OR_BEARER},
 )
 def topology_yaml(request: Request) -> PlainTextResponse:
@@ -136,8 +136,8 @@ async def _command(request: Request, action: str) -> JSONResponse:
     body = await _json_object(request)
     svc = api_state(request)
     for name, kind in (("worker", str), ("symbol", str), ("reason", str), ("mode", str), ("partition", int)):
-        if body.get(name) is not None and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
-            raise ApiError(422, "INVALID_REQUEST", f"{name} must be a {kind.__name__}")
+        if name in body and (not isinstance(body[name], kind) or isinstance(body[name], bool)):
+            raise ApiError(422, "INVALID_REQUEST", f"{name} must be a {kind.__name__} (or left out)")
     try:
         cmds = await _blocking(
             control.issue, _recorder(request), svc.topology, action, body, correlation(request)

@@ -118,12 +118,16 @@ class FairAdmission:
         if not contended:
             return self._admit(state, events, now)
         drain = max(self.drain_rate, 1.0)
-        fair_rate = drain * quota.weight / self._active_weight(client, now)
+        active = self._active_weight(client, now)
+        fair_rate = drain * quota.weight / active
         allowed = fair_rate * self.window_s * (1 + self.tolerance)
         excess = state.rate_window(now, self.window_s) + events - allowed
         if rejecting:
-            backlog = max(self.lag - self.limit / 2, 0) / drain
-            return self._throttle(state, "backpressure", backlog + max(excess, 0) / fair_rate, fair_rate)
+            # Alone, a client has no share to exceed: it waits like everyone (api.retry_after_s);
+            # beside others, one over its share waits for its own excess to drain.
+            alone = active <= quota.weight
+            wait = 0.0 if alone else max(self.lag - self.limit / 2, 0) / drain + max(excess, 0) / fair_rate
+            return self._throttle(state, "backpressure", wait, fair_rate)
         if excess > 0:
             return self._throttle(state, "share", excess / fair_rate, fair_rate)
         return self._admit(state, events, now, fair_rate)

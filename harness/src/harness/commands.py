@@ -56,7 +56,18 @@ def add_bench(sub: Any) -> None:
     be.add_argument("--all", action="store_true", help="also (d)-(j) and the api")
     be.add_argument(
         "--only",
-        choices=("ingest", "steady", "scale-out", "replay", "enricher", "training", "api", "asof"),
+        choices=(
+            "ingest",
+            "steady",
+            "scale-out",
+            "replay",
+            "enricher",
+            "training",
+            "api",
+            "asof",
+            "control",
+            "nautilus",
+        ),
         help="run one part alone: ingest = (a) and (b), steady = (c) (BENCH_SECONDS per window, "
         "default 60; BENCH_TRACE=1 adds the per-hop breakdown), scale-out = (l), replay = (d) and "
         "(e), enricher = (g) and (h), training = (i) and (j), api = (f), asof = (m)",

@@ -29,6 +29,7 @@ from workers.topics import EVENTS
 
 from .api import run_api_only
 from .asof import run_asof_bench
+from .control import run_control_only
 from .enricher import in_process_latency, worker_throughput
 from .fresh import PARTITIONS, fleet_env, fresh_topics
 from .measure import produce_encoded, raw_copy, wait_for
@@ -73,6 +74,8 @@ def run_bench(args: argparse.Namespace) -> int:
         "training": lambda: _training(root, stamp),
         "api": lambda: run_api_only(root, stamp),
         "asof": run_asof_bench,
+        "control": lambda: run_control_only(root, stamp),
+        "nautilus": lambda: _nautilus(root),
     }
     chosen = [args.only] if args.only else list(parts) if args.all else ["ingest", "steady", "scale-out"]
     for name in chosen:
@@ -259,3 +262,13 @@ def _flat(results: dict[str, Any]) -> list[tuple[str, Any]]:
         if k in ("sustained",)
     ]
     return out
+
+
+def _nautilus(root: Path) -> dict[str, Any]:
+    """The Redis bridge both ways (a local Redis unless REDIS_URL is set)."""
+    from harness.redis.local import LocalRedis
+
+    from .nautilus import run as run_bridge
+
+    url = os.environ.get("REDIS_URL") or LocalRedis(port=int(os.environ.get("REDIS_PORT", "6399"))).up()
+    return run_bridge(20_000, root / "nautilus", url)
