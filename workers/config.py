@@ -110,9 +110,10 @@ class RuntimeSettings(BaseModel):
         "consumer: KIP-848, server-side range assignor (single-input workers only).",
     )
     static_membership: bool = Field(
-        True,
+        False,
         description="group.instance.id = <instance_id>-<slot>: a restarted worker gets its partitions "
-        "back without a rebalance (classic protocol).",
+        "back without a rebalance (classic protocol). Off by default: after a broker stop the "
+        "coordinator fenced a static consumer for good (docs/reliability.md).",
     )
     reconnect_backoff_ms: int = Field(100, ge=10, description="First reconnect delay after a broker drops.")
     reconnect_backoff_max_ms: int = Field(

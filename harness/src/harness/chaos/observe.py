@@ -293,6 +293,14 @@ def recovery_of(fault: Fault, ordered: list[Published], last_expected: dict[str,
     None if some symbol never did."""
     worst = 0.0
     for symbol in fault.pending:
+        last = last_expected.get(symbol, -1)
+        if any(
+            p.arrival <= fault.ended
+            and p.value["symbol"] == symbol
+            and p.value["engine_timestamp_ms"] >= last
+            for p in ordered
+        ):
+            continue  # everything it had to publish was out before the fault ended: nothing to recover
         mark = fault.watermark.get(symbol, -1)
         needs_new = fault.feed_left and last_expected.get(symbol, -1) > mark
         took = next(
