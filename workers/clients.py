@@ -144,3 +144,24 @@ def slot(settings: FleetSettings, worker: str) -> int:
         handle.flush()
         _SLOTS.append(handle)
         return n
+
+
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """The partition the fleet's partitioner (`murmur2_random`, Kafka's Java murmur2) gives a
+    key: where a symbol lives in every pipeline topic."""
+    m, length = 0x5BD1E995, len(key)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = (int.from_bytes(key[i : i + 4], "little") * m) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = key[length - length % 4 :]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions

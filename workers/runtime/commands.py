@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workers.clients import murmur2_partition
+
 CONTROL = "fleet.control"
 HEARTBEATS = "fleet.heartbeats"
 MODES = ("pause", "halt")
@@ -210,20 +212,4 @@ def halted(value: Mapping[str, Any], halt: Command | None) -> dict[str, Any]:
 
 def symbol_partition(symbol: str, partitions: int) -> int:
     """The partition a symbol key lands on with the fleet's partitioner (murmur2_random)."""
-    key = symbol.encode()
-    m, length = 0x5BD1E995, len(key)
-    h = (0x9747B28C ^ length) & 0xFFFFFFFF
-    for i in range(0, length - length % 4, 4):
-        k = (int.from_bytes(key[i : i + 4], "little") * m) & 0xFFFFFFFF
-        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = key[length - length % 4 :]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
+    return murmur2_partition(symbol.encode(), partitions)

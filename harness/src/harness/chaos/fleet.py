@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from harness.broker.local import LocalBroker
 from harness.launcher import Launcher, free_port, isolated_env, settings_in
+from workers.clients import murmur2_partition
 from workers.config import FleetSettings
 from workers.runtime.admin import delete_topics, ensure_topics
 from workers.topics import EVENTS
@@ -38,22 +39,7 @@ class HarnessError(RuntimeError):
 
 def kafka_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's murmur2 partitioner (Java clients, `murmur2_random`) gives a key."""
-    m, length = 0x5BD1E995, len(key)
-    h = (0x9747B28C ^ length) & 0xFFFFFFFF
-    for i in range(0, length - length % 4, 4):
-        k = (int.from_bytes(key[i : i + 4], "little") * m) & 0xFFFFFFFF
-        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = key[length - length % 4 :]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
+    return murmur2_partition(key, partitions)
 
 
 # -- the broker ------------------------------------------------------------------------
