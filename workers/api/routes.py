@@ -171,25 +171,19 @@ def _fair(request: Request, client: str, events: int) -> None:
     svc.metrics.admission_throttled.labels(client, verdict.reason).inc()
     retry = max(verdict.retry_after_s, ApiSettings.of(svc.settings).retry_after_s)
     if verdict.reason == "backpressure":
-        svc.metrics.admission_rejections.labels("backpressure").inc()
-        raise ApiError(
-            429,
-            "BACKPRESSURE",
-            f"ingest lags {lag.lag} records on market.raw (limit {lag.limit}); retry after {retry} s",
-            headers={"Retry-After": str(retry)},
-            retry_after_s=retry,
-            lag=lag.lag,
-            limit=lag.limit,
+        rejection, code = "backpressure", "BACKPRESSURE"
+        why = f"ingest lags {lag.lag} records on market.raw (limit {lag.limit})"
+    else:
+        rejection, code = "throttled", "THROTTLED"
+        why = (
+            f"client {client!r} is over its quota of {fair.state(client).quota.events_per_s} events/s"
+            if verdict.reason == "quota"
+            else f"client {client!r} is over its weighted share ({verdict.fair_rate:.0f} events/s) while ingest lags"
         )
-    svc.metrics.admission_rejections.labels("throttled").inc()
-    why = (
-        f"client {client!r} is over its quota of {fair.state(client).quota.events_per_s} events/s"
-        if verdict.reason == "quota"
-        else f"client {client!r} is over its weighted share ({verdict.fair_rate:.0f} events/s) while ingest lags"
-    )
+    svc.metrics.admission_rejections.labels(rejection).inc()
     raise ApiError(
         429,
-        "THROTTLED",
+        code,
         f"{why}; retry after {retry} s",
         headers={"Retry-After": str(retry)},
         retry_after_s=retry,
