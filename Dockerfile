@@ -10,14 +10,20 @@
 # into a clean venv and checks both.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The nautilus extra (docs/nautilus.md): the `nautilus` bridge service needs its redis and msgspec,
+# and nautilus_trader 1.221.0 comes with them so the image can also run a node's FleetActor
+# (~300 MB more installed). EXTRAS must name an extra (pip refuses an empty `.[]`).
+ARG EXTRAS=nautilus
 
 FROM ${PYTHON_IMAGE} AS wheels
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY workers ./workers
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+ARG EXTRAS
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .[${EXTRAS}]
 
 FROM ${PYTHON_IMAGE}
+ARG EXTRAS
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     REGIME_FLEET_TOPOLOGY=/opt/regime-fleet/topology/fleet.yaml \
@@ -25,7 +31,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 regime-fleet \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent regime-fleet
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels regime-fleet
+    pip install --no-cache-dir --no-index --find-links /wheels regime-fleet[${EXTRAS}]
 COPY topology/fleet.yaml /opt/regime-fleet/topology/fleet.yaml
 COPY schemas/avro/*.avsc /opt/regime-fleet/schemas/avro/
 WORKDIR /state

@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CLI    := $(BIN)/regime-fleet
 export KAFKA_PORT ?= 9092
+TEST_PROCESSES ?= 2  # pytest-xdist processes of make test (a test file stays in one)
 
-.PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay chaos clean k8s-tools k8s-check
+.PHONY: venv kafka-up kafka-down topics demo test unit integration lint bench replay chaos clean k8s-tools k8s-check browser
 
 $(BIN)/.installed: pyproject.toml harness/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +14,18 @@ $(BIN)/.installed: pyproject.toml harness/pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,nautilus]' -e ./harness  # the product (with the Nautilus extra), and the harnesses beside it
 	touch $@
 
-venv: $(BIN)/.installed
+# Ingest's compiled path (native/, Rust + PyO3 via maturin from the registries); without cargo,
+# ingest runs its Python path (docs/benchmarks.md, "The compiled ingest path").
+CARGO := $(or $(shell command -v cargo 2>/dev/null),$(wildcard $(HOME)/.cargo/bin/cargo))
+$(BIN)/.native: $(BIN)/.installed native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+	@if [ -n "$(CARGO)" ]; then \
+	  echo "building ingest's compiled path (native/, cargo release build, a few minutes)"; \
+	  PATH="$(dir $(CARGO)):$$PATH" $(BIN)/pip install -q ./native && touch $@; \
+	else \
+	  echo "no Rust toolchain (cargo): ingest will run its Python path; install Rust and run make venv again for the compiled one"; \
+	fi
+
+venv: $(BIN)/.installed $(BIN)/.native
 
 kafka-up: venv
 	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then echo "using $$KAFKA_BOOTSTRAP_SERVERS"; else $(CLI) broker up --port $(KAFKA_PORT); fi
@@ -45,13 +57,20 @@ k8s-tools: venv
 k8s-check: k8s-tools
 	REGIME_FLEET_REQUIRE_K8S_TOOLS=1 $(BIN)/pytest -q -p no:cacheprovider tests/k8s
 
+# Debian's Chromium and its driver, for the console's browser tests (docs/console.md); Selenium
+# (the dev extra) drives them, nothing is downloaded at run time.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; fi
+
 # Starts a broker when none is given and stops it again if it started it. tests/ includes
-# tests/k8s, so this runs k8s-check's tests too, with the tools required.
-test: venv lint k8s-tools
+# tests/k8s, so this runs k8s-check's tests too, with the tools required; and the console's
+# browser tests, with the browser required (a missing one fails instead of skipping).
+test: venv lint k8s-tools browser
 	@started=0; \
 	if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! $(CLI) broker status --port $(KAFKA_PORT) | grep -q '"ready": true'; then \
 	  $(CLI) broker up --port $(KAFKA_PORT) && started=1; fi; \
-	REGIME_FLEET_REQUIRE_K8S_TOOLS=1 $(BIN)/pytest -q -p no:cacheprovider tests; rc=$$?; \
+	REGIME_FLEET_REQUIRE_K8S_TOOLS=1 REGIME_FLEET_REQUIRE_BROWSER=1 $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) --dist loadfile tests; rc=$$?; \
 	if [ $$started = 1 ]; then $(CLI) broker down --port $(KAFKA_PORT); fi; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$rc

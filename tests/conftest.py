@@ -14,6 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check what is produced, never how fast: no per-example deadline (a loaded
+# 2-core machine running the suite in two processes is slow, not wrong).
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 
 def _children(parent: int) -> dict[int, str]:

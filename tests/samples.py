@@ -44,6 +44,7 @@ def planned_run(**overrides: Any) -> dict[str, Any]:
         "input_hash": "h",
         "cut_record_count": 5,
         "correlation_id": "c",
+        "input_hash_version": 2,
     }
     return {**run, **overrides}
 

@@ -72,8 +72,8 @@ def worker_membership(settings: FleetSettings, slot: int) -> dict[str, Any]:
     """A worker's own consumer: static membership (classic protocol), so a restarted process
     with the same identity and slot takes its partitions back without a rebalance."""
     rt = settings.runtime
-    if not rt.static_membership or rt.group_protocol != "classic":
-        return {}
+    if rt.group_protocol != "classic" or not (rt.static_membership or rt.slot is not None):
+        return {}  # a pinned slot (a warm standby's) is a stable identity: static as well
     return {"group.instance.id": f"{rt.instance_id}-{slot}"}
 
 
@@ -129,21 +129,41 @@ def transactional_id(settings: FleetSettings, worker: str, held: int | None = No
 def slot(settings: FleetSettings, worker: str) -> int:
     """The lowest free lock under the state dir, held for the life of the process: processes of
     one worker on one host get 0, 1, ...; a restarted one gets its predecessor's slot back."""
+    n = 0
+    while not take_slot(settings, worker, n):
+        n += 1
+    return n
+
+
+def take_slot(settings: FleetSettings, worker: str, n: int) -> bool:
+    """Hold slot `n` for the life of the process if no other process holds it (never waits):
+    a warm standby (`runtime.slot`) calls this until its primary's process is gone."""
+    path = _slots(settings, worker) / f"slot-{n}.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _SLOTS.append(handle)
+    return True
+
+
+def slot_holder(settings: FleetSettings, worker: str, n: int) -> str:
+    """The pid written by the process holding slot `n` ('' if none was written)."""
+    try:
+        return (_slots(settings, worker) / f"slot-{n}.lock").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _slots(settings: FleetSettings, worker: str) -> Path:
     root = Path(settings.runtime.state_dir) / settings.group(worker) / "slots"
     root.mkdir(parents=True, exist_ok=True)
-    n = 0
-    while True:
-        handle = (root / f"slot-{n}.lock").open("w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            n += 1
-            continue
-        handle.write(str(os.getpid()))
-        handle.flush()
-        _SLOTS.append(handle)
-        return n
+    return root
 
 
 def murmur2_partition(key: bytes, partitions: int) -> int:

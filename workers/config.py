@@ -115,6 +115,12 @@ class RuntimeSettings(BaseModel):
         "back without a rebalance (classic protocol). Off by default: after a broker stop the "
         "coordinator fenced a static consumer for good (docs/reliability.md).",
     )
+    slot: int | None = Field(
+        None,
+        ge=0,
+        description="Hold exactly this slot, waiting (a warm standby, not ready) while another process "
+        "of the same identity holds it; None: the lowest free slot (docs/reliability.md).",
+    )
     reconnect_backoff_ms: int = Field(100, ge=10, description="First reconnect delay after a broker drops.")
     reconnect_backoff_max_ms: int = Field(
         1_000,

@@ -45,10 +45,14 @@ class InProcessFleet:
         self.driver = Driver.for_fleet(self.settings, self.topology, names, now_ms=now_ms)
         for name in names:
             self.driver.assign(name, range(self.settings.partitions))
+        self._partitions: dict[str, int] = {}
 
     def partition(self, symbol: str) -> int:
-        """Where the live fleet's producers put the symbol (murmur2, as the Java client)."""
-        return symbol_partition(symbol, self.settings.partitions)
+        """Where the live fleet's producers put the symbol (murmur2, as the Java client); remembered."""
+        found = self._partitions.get(symbol)
+        if found is None:
+            found = self._partitions[symbol] = symbol_partition(symbol, self.settings.partitions)
+        return found
 
     def market(self, events: Iterable[Mapping[str, Any]]) -> None:
         """RawMarketEvents in, as if produced to market.raw keyed by symbol."""

@@ -63,7 +63,9 @@ def redis_url() -> Iterator[str]:
         return
     from harness.redis.local import LocalRedis
 
-    server = LocalRedis(port=int(os.environ.get("REDIS_PORT", "6399")))
+    # One server per pytest-xdist worker: the bridge's tests restart theirs.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    server = LocalRedis(port=int(os.environ.get("REDIS_PORT", "6399")) + worker)
     started = not server.answers()
     url = server.up()
     yield url

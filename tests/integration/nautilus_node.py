@@ -1,106 +1,10 @@
-"""A real NautilusTrader node for the bridge's tests: a Strategy publishes `--signals` TradingSignals
-round-robin over `--symbols` through its Redis-backed bus, and a FleetActor writes every
-RegimeDecision and EnrichedSignal it hears (and its duplicate count) as JSON lines.
+"""The real NautilusTrader node the bridge's tests run (harness/src/harness/demo/nautilus_node.py):
+a Strategy publishing TradingSignals and a recording FleetActor with its catch-up.
 
 python -m tests.integration.nautilus_node --redis-port P --trader-id T --stream S --out F ...
 """
 
-from __future__ import annotations
-
-import argparse
-import json
-import os
-import threading
-import time
-from pathlib import Path
-from typing import Any
-
-from nautilus_trader.common.config import DatabaseConfig, MessageBusConfig
-from nautilus_trader.config import LoggingConfig, StrategyConfig, TradingNodeConfig
-from nautilus_trader.live.node import TradingNode
-from nautilus_trader.trading.strategy import Strategy
-
-from workers.nautilus_bridge import payloads
-from workers.nautilus_bridge.actor import FleetActor, FleetActorConfig
-from workers.nautilus_bridge.nautilus_types import EnrichedSignal, RegimeDecision, TradingSignal
-
-
-class SignalsConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
-    signals: int = 0
-    symbols: int = 1
-    start_ms: int = 1_700_000_000_000
-
-
-class Signals(Strategy):  # type: ignore[misc]
-    """Publishes its signals on start, 2 ms apart (the egress queue is bounded and drops when full)."""
-
-    def on_start(self) -> None:
-        cfg = self.config
-        for i in range(cfg.signals):
-            body = payloads.signal_payload(
-                "nt-strategy", f"SYM{i % cfg.symbols}", 1 if i % 2 else -1, 100.0 + i,
-                (cfg.start_ms + i * 1000) * payloads.NS_PER_MS,
-                features={"ma_spread": 0.001 * (i % 7 - 3)},  # what the enricher requires (enricher.signal_features)
-            )  # fmt: skip
-            body.pop("type")
-            self.publish_data_signal(TradingSignal(**body))
-            time.sleep(0.002)
-
-    def publish_data_signal(self, signal: TradingSignal) -> None:
-        from nautilus_trader.model.data import DataType
-
-        self.publish_data(DataType(TradingSignal), signal)
-
-
-class Recorder(FleetActor):  # type: ignore[misc]
-    def __init__(self, out: Path) -> None:
-        super().__init__(FleetActorConfig(requester="test-node"))
-        self.out = out.open("a", buffering=1)
-
-    def on_regime_decision(self, decision: RegimeDecision) -> None:
-        self.out.write(json.dumps(decision.to_dict()) + "\n")
-
-    def on_enriched_signal(self, signal: EnrichedSignal) -> None:
-        self.out.write(json.dumps(signal.to_dict()) + "\n")
-
-    def on_stop(self) -> None:
-        self.out.write(json.dumps({"type": "duplicates", "count": self.duplicates}) + "\n")
-        self.out.close()
-
-
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--redis-port", type=int, required=True)
-    p.add_argument("--trader-id", required=True)
-    p.add_argument("--stream", required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--signals", type=int, default=0)
-    p.add_argument("--symbols", type=int, default=1)
-    p.add_argument("--seconds", type=float, default=30.0)
-    a = p.parse_args()
-    config = TradingNodeConfig(
-        trader_id=a.trader_id,
-        logging=LoggingConfig(log_level=os.environ.get("NODE_LOG_LEVEL", "ERROR")),
-        message_bus=MessageBusConfig(
-            database=DatabaseConfig(host="127.0.0.1", port=a.redis_port),
-            external_streams=[a.stream],
-        ),
-    )
-    node = TradingNode(config=config)
-    node.trader.add_actor(Recorder(a.out))
-    node.trader.add_strategy(Signals(SignalsConfig(signals=a.signals, symbols=a.symbols)))
-    node.build()
-
-    def stop_later() -> Any:
-        time.sleep(a.seconds)
-        node.stop()
-
-    threading.Thread(target=stop_later, daemon=True).start()
-    try:
-        node.run()
-    finally:
-        node.dispose()
-
+from harness.demo.nautilus_node import main
 
 if __name__ == "__main__":
     main()

@@ -51,8 +51,8 @@ def test_process_signal_equals_the_broker_fleet(fleet_factory: Any) -> None:
     signals = [signal(i, symbols[i % 3]) for i in range(30)] + [signal(99, "ZZZ")]  # ZZZ: no market data
     fleet.produce("market.raw", trades)
     fleet.start("ingest")
+    fleet.start("enricher")  # boots while ingest works; the signals go out once ingest is done
     assert len(fleet.consume("market.buffer", len(trades))) == len(trades)
-    fleet.start("enricher")
     fleet.produce("signals.raw", signals)
     live = {r["value"]["signal"]["signal_id"]: r for r in fleet.consume("signals.enriched", 30)}
     dlq = fleet.consume("fleet.dlq", 1)

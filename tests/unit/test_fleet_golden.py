@@ -14,12 +14,21 @@ from workers.processing.driver import Driver
 from workers.topology import load_topology
 
 RECORDED = {
-    "engine.results": "344:09c6354c415edb95",
-    "engine.runs": "344:22f4033d229c744e",
+    # Issue 27, input hash v2 (docs/contracts.md): new runs hash their cut over the events' Avro
+    # bytes and record input_hash_version=2. With v1 forced and that field left out, all three
+    # digests are the old ones (engine.results 344:09c6354c415edb95, engine.runs
+    # 344:22f4033d229c744e, regime.events 344:6408120db60d6291); with v1 forced and the field in,
+    # only engine.runs moves. What moved: engine.runs the new field and input_hash; engine.results
+    # provenance.input_hash; regime.events provenance.input_hash and so every event_hash/prev_event_hash.
+    "engine.results": "344:262aba580ecb201a",
+    "engine.runs": "344:7a5c51a32a7e89f1",
     "market.buffer": "1140:24538ddec7a98fb7",
     "market.raw": "1140:b53f79641c50e1fc",
-    "regime.events": "344:6408120db60d6291",
-    "signals.enriched": "40:447950bd9db85dae",
+    "regime.events": "344:214ba0811068f308",
+    # 39 of the 40 signals are older than the 32 regime decisions the enricher keeps: since issue
+    # 25 they carry regime_reason REGIME_BEYOND_RETENTION (additive, schema default "") instead of
+    # a silent UNKNOWN; every other field as before (was 40:447950bd9db85dae)
+    "signals.enriched": "40:7c4bef64514bc026",
     "signals.outcomes": "27:f6fefe9ccda5dfd4",
     "signals.raw": "40:9ffebc6e29cef2c3",
 }

@@ -206,6 +206,9 @@ def create_app(svc: ApiState | None = None) -> FastAPI:
     from . import control_routes  # the operator endpoints (docs/api.md, "Control plane")
 
     app.include_router(control_routes.router)
+    from . import console  # the web console at / and its endpoints (docs/console.md)
+
+    app.include_router(console.router)
     if svc is not None:
         app.state.api = svc
         origins = ApiSettings.of(svc.settings).cors_origins

@@ -5,6 +5,7 @@ token and are audit-logged with the correlation id; the blocking reads run in a 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,6 +17,7 @@ from sse_starlette import EventSourceResponse
 
 from workers.runtime.commands import ControlError
 from workers.runtime.control import Recorder
+from workers.trainer.promote import PromotionRefused, promote
 from workers.trainer.publish import NoBooster
 
 from . import control, dag
@@ -56,7 +58,7 @@ async def _blocking(call: Callable[..., Any], *args: Any) -> Any:
         ) from None
     except ApiError:
         raise
-    except (ControlError, BadReplay, NoBooster):
+    except (ControlError, BadReplay, NoBooster, PromotionRefused):
         raise
     except Exception as exc:
         raise ApiError(503, "UNAVAILABLE", f"{type(exc).__name__}: {exc}"[:300]) from None
@@ -308,22 +310,43 @@ def get_model(request: Request, version: str, format: str = "json") -> Any:
 
 
 async def _publish(request: Request, version: str, action: str) -> JSONResponse:
-    _allow(request, write=True)
+    client = _allow(request, write=True)
     settings = api_state(request).settings
     try:
         placed = await _blocking(control.promote, settings, version)
     except NoBooster as exc:
         raise ApiError(404, "UNKNOWN_MODEL", str(exc)) from None
-    _audit(request, f"model_{action}", model_version=version, sha256=placed["sha256"])
+    _audit(request, f"model_{action}", model_version=version, sha256=placed["sha256"], client=client)
     return JSONResponse({**placed, "action": action, "correlation_id": correlation(request)}, status_code=202)
 
 
 @router.post(
     "/v1/models/{version}/promote", status_code=202, responses=ERRORS, openapi_extra={"security": BEARER}
 )
-async def promote_model(request: Request, version: str) -> JSONResponse:
-    """Publish this trained version as the live model (every partition of `models`)."""
-    return await _publish(request, version, "promote")
+async def promote_model(request: Request, version: str, force: bool = False) -> JSONResponse:
+    """Make a challenger (or a trained version) the live model when it passes the promotion rule
+    (docs/training.md): 409 PROMOTION_REFUSED with the verdict's reasons otherwise; `?force=true`
+    overrides the rule and is recorded as forced (`regime-fleet model promote`)."""
+    client = _allow(request, write=True)
+    settings = api_state(request).settings
+    try:
+        done = await _blocking(functools.partial(promote, force=force, by=f"api:{client}"), settings, version)
+    except PromotionRefused as exc:
+        raise ApiError(409, "PROMOTION_REFUSED", str(exc)) from None
+    except NoBooster as exc:
+        raise ApiError(404, "UNKNOWN_MODEL", str(exc)) from None
+    sha = done.record["booster_sha256"]
+    _audit(request, "model_promote", model_version=version, sha256=sha, forced=done.forced, client=client)
+    body = {
+        "model_version": version,
+        "sha256": sha,
+        "copies": done.copies,
+        "action": "promote",
+        "forced": done.forced,
+        "verdict": {"passed": done.verdict.passed, "reasons": done.verdict.reasons},
+        "correlation_id": correlation(request),
+    }
+    return JSONResponse(body, status_code=202)
 
 
 @router.post(

@@ -140,6 +140,10 @@ class SymbolHistory:
     def __iter__(self) -> Iterator[Version]:
         return iter(self._versions)
 
+    def tail(self, n: int) -> list[Version]:
+        """The last `n` versions, oldest first (the console's timelines)."""
+        return self._versions[-n:] if n > 0 else []
+
     def _prefix_max(self) -> list[int]:
         pm = self._published_max
         del pm[self._clean :]

@@ -26,6 +26,8 @@ SCHEMA_NAMES = (
     "SignalOutcome",
     "RetrainTrigger",
     "ModelRecord",
+    "ShadowScore",
+    "ModelMetrics",
 )
 
 

@@ -5,19 +5,19 @@ every partition). Per partition it keeps, in stores with changelogs:
   market     symbol -> market state (pending trades and bars, return windows, VPIN)
   regimes    symbol -> regime table (the last decisions, in engine time)
   partition  "model" (the active model's record fields), "booster" (its UBJSON bytes),
+             "challenger", "challenger_booster" (a model scored in shadow, workers/enricher/models.py),
              "positions" (the last offset seen on each other input: a signal's provenance)
 
 An enrichment depends only on recorded inputs: the market records up to the recorded offset
 whose event time is at or before the signal's, the regime decided as of the signal's event
 time, and the model active in the partition. A replay that feeds the inputs up to the
-recorded positions gets the same event (workers/replay/enriched.py).
+recorded positions gets the same event (workers/replay/enriched.py). With a challenger, each
+enriched signal also gets a ShadowScore on signals.shadow; the enriched event is the same.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,21 +25,21 @@ from workers.config import FleetSettings
 from workers.enricher import market, regimes
 from workers.enricher.features import FeatureSpace, packed, present
 from workers.enricher.market import MarketParams
+from workers.enricher.models import CHALLENGER, CHAMPION, Models
 from workers.enricher.settings import EnricherSettings
 from workers.enricher.signals import rejection
 from workers.enricher.vpin import VpinParams
 from workers.enricher.weights import regime_weight
 from workers.ingest.settings import IngestSettings
-from workers.meta_model import COLD_CONFIDENCE, NO_MODEL, LoadedModel, ModelRejected, load, verify
-from workers.meta_model.scoring import model_key
+from workers.meta_model import COLD_CONFIDENCE, NO_MODEL, LoadedModel, ModelRejected
 from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore, dead_letter
-from workers.topics import BUFFER, ENRICHED, EVENTS, FLEET_DLQ, MODELS, SIGNALS
+from workers.topics import BUFFER, ENRICHED, EVENTS, FLEET_DLQ, MODELS, SHADOW, SIGNALS
 
 ENRICHER_VERSION = "1"
 Row = tuple[dict[str, Any], list[float], regimes.RegimeAsOf]
 MARKET, REGIMES, PARTITION = "market", "regimes", "partition"
 POSITIONS = {BUFFER: "buffer_offset", EVENTS: "regime_offset", MODELS: "models_offset"}
-CACHED_MODELS = 4
+SLOTS = {"live": CHAMPION, "challenger": CHALLENGER}  # ModelRecord.status -> the slot it fills
 
 
 class EnricherProcessor(ProcessorBase):
@@ -71,9 +71,7 @@ class EnricherProcessor(ProcessorBase):
             IngestSettings.of(settings).max_event_ts_ms,
         )
         self.fingerprint = config.fingerprint()
-        # Loaded models by booster sha256 and calibration map (LoadedModel.key): content-
-        # addressed, so never stale whatever is rewound.
-        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self.models = Models(self.feature_names)
         # Calibrated scores computed ahead for a batch, by (model key, packed row): a pure memo.
         self._scored: dict[tuple[str, bytes], float] = {}
         # Rows computed ahead, by (partition, offset), with the store values they came from.
@@ -90,11 +88,13 @@ class EnricherProcessor(ProcessorBase):
                 continue
             stores = views(record.partition)
             state = stores[MARKET].get(record.value["symbol"]) if stores else None
-            model = self._active(stores[PARTITION]) if state is not None else None
-            if state is None or model is None:
+            models = [self.models.active(stores[PARTITION], slot) for slot in (CHAMPION, CHALLENGER)]
+            if state is None or models == [None, None]:
                 continue
             row = self._row(record, state, stores, ahead=True)[1]
-            rows.setdefault(model.key, (model, []))[1].append(row)
+            for model in models:
+                if model is not None:
+                    rows.setdefault(model.key, (model, []))[1].append(row)
         for key, (model, batch) in rows.items():
             for row, score in zip(batch, model.predict_many(batch), strict=True):
                 self._scored[(key, packed(row))] = score
@@ -145,70 +145,29 @@ class EnricherProcessor(ProcessorBase):
 
     def _model(self, record: Record, partition: StateStore) -> list[Output]:
         value = record.value
-        if value["model_name"] != self.config.model_name or value.get("status", "live") != "live":
+        slot = SLOTS.get(value.get("status", "live"))
+        if value["model_name"] != self.config.model_name or slot is None:
             return []  # another model's record, or a candidate the trainer rejected
-        active = partition.get("model")
-        same = active and (active["model_version"], active["sha256"]) == (
-            value["model_version"],
-            value.get("booster_sha256"),
-        )
-        if same:
-            return []  # the active model again (a republish or a redelivery)
+        replaced = partition.get(slot)
         try:
-            model = verify(value, self.feature_names, active)
+            model = self.models.verify(value, partition, slot)
         except ModelRejected as exc:
             self.metrics.count("model_rejections", reason=exc.reason)
             return [
                 dead_letter(record, FLEET_DLQ, exc.reason, f"model {value['model_version']}: {exc.message}")
             ]
-        self._cache(model)
-        partition.put(
-            "model",
-            {
-                "model_name": value["model_name"],
-                "model_version": model.version,
-                "sha256": model.sha256,
-                "trained_ts_ms": model.trained_ts_ms,
-                "feature_names": list(model.feature_names),
-                "offset": record.offset,
-                "calibration": model.calibration.to_json(),
-            },
-        )
-        booster = base64.b64encode(bytes(value["booster"])).decode()
-        partition.put("booster", {"sha256": model.sha256, "ubj": booster})
+        if model is None:
+            return []  # the model that slot holds already (a republish or a redelivery)
+        self.models.keep(partition, slot, value, model, record.offset)
+        if slot == CHALLENGER:
+            return []
         self.metrics.count("model_swaps")
-        if active:
+        if replaced:
             self.metrics.set(
-                "model_info", 0, partition=str(record.partition), model_version=active["model_version"]
+                "model_info", 0, partition=str(record.partition), model_version=replaced["model_version"]
             )
         self.metrics.set("model_info", 1, partition=str(record.partition), model_version=model.version)
         return []
-
-    def _active(self, partition: StateStore) -> LoadedModel | None:
-        active = partition.get("model")
-        if not active:
-            return None
-        calibration = active.get("calibration") or ""
-        model = self._models.get(model_key(active["sha256"], calibration))
-        if model is None:  # restored from the changelog, or pushed out of the cache
-            stored = partition.get("booster")
-            model = load(
-                base64.b64decode(stored["ubj"]),
-                version=active["model_version"],
-                feature_names=active["feature_names"],
-                trained_ts_ms=active["trained_ts_ms"],
-                calibration=calibration,
-            )
-            if model.sha256 != active["sha256"]:
-                raise ModelRejected("MODEL_CHECKSUM", f"stored booster is not {active['sha256']}")
-            self._cache(model)
-        return model
-
-    def _cache(self, model: LoadedModel) -> None:
-        self._models[model.key] = model
-        self._models.move_to_end(model.key)
-        while len(self._models) > CACHED_MODELS:
-            self._models.popitem(last=False)
 
     # -- signals -------------------------------------------------------------------------
 
@@ -255,11 +214,10 @@ class EnricherProcessor(ProcessorBase):
                 if caught_up["pending"] != state["pending"]:
                     stores[MARKET].put(signal["symbol"], caught_up)
             with self.metrics.timer("enrichment_seconds", stage="predict"):
-                model = self._active(stores[PARTITION])
-                confidence = COLD_CONFIDENCE
-                if model is not None:
-                    ahead = (model.key, row_bytes)
-                    confidence = self._scored.pop(ahead) if ahead in self._scored else model.predict(row)
+                model = self.models.active(stores[PARTITION])
+                confidence = COLD_CONFIDENCE if model is None else self._score(model, row, row_bytes)
+                challenger = self.models.active(stores[PARTITION], CHALLENGER)
+                shadow = None if challenger is None else self._score(challenger, row, row_bytes)
         self.metrics.count("signals_enriched")
         feature_hash = self._names_digest.copy()
         feature_hash.update(row_bytes)  # = features.row_hash(names, row), names hashed once
@@ -272,7 +230,42 @@ class EnricherProcessor(ProcessorBase):
             "signal_id": signal["signal_id"],
             "model_version": event["model_version"],
         }
-        return [Output(ENRICHED, signal["symbol"], event, headers, partition=record.partition)]
+        outputs = [Output(ENRICHED, signal["symbol"], event, headers, partition=record.partition)]
+        if challenger is not None and shadow is not None:
+            outputs.append(self._shadow(record, event, challenger, shadow))
+        return outputs
+
+    def _score(self, model: LoadedModel, row: list[float], row_bytes: bytes) -> float:
+        """The model's calibrated score of the row: from the batch's look-ahead, else alone."""
+        known = self._scored.get((model.key, row_bytes))  # a pure memo: equal rows score alike
+        return known if known is not None else model.predict(row)
+
+    def _shadow(
+        self, record: Record, event: Mapping[str, Any], challenger: LoadedModel, confidence: float
+    ) -> Output:
+        """The challenger's score of the row the champion scored: on signals.shadow, never sized."""
+        signal = event["signal"]
+        score = {
+            "signal_id": signal["signal_id"],
+            "symbol": signal["symbol"],
+            "signal_ts_ms": signal["signal_ts_ms"],
+            "direction": signal["direction"],
+            "model_version": challenger.version,
+            "meta_confidence": confidence,
+            "model_sha256": challenger.sha256,
+            "champion_version": event["model_version"],
+            "champion_confidence": event["meta_confidence"],
+            "feature_hash": event["provenance"]["feature_hash"],
+            "signal_partition": record.partition,
+            "signal_offset": record.offset,
+        }
+        self.metrics.count("shadow_scores")
+        headers = {
+            "schema": "ShadowScore",
+            "signal_id": signal["signal_id"],
+            "model_version": challenger.version,
+        }
+        return Output(SHADOW, signal["symbol"], score, headers, partition=record.partition)
 
     def _reject(self, record: Record, code: str, message: str) -> list[Output]:
         self.metrics.count("signals_rejected", error_code=code)

@@ -3,9 +3,10 @@ in engine time, so a signal takes the regime as of its own event time.
 
 Bounded by event time (`enricher.regime_history_ms`: the decisions within that span of the
 symbol's latest one, plus the one valid at its start, as Kafka Streams' versioned stores keep
-history), or, when that is 0, by the last `enricher.regime_history` decisions (the recorded
-configurations before it existed replay so). With a time bound, a signal older than the kept
-history is flagged `REGIME_BEYOND_RETENTION` instead of silently taking UNKNOWN.
+history), or, when that is 0 (the default), by the last `enricher.regime_history` decisions.
+Either way, once a decision was let go, a signal older than the kept history is flagged
+`REGIME_BEYOND_RETENTION` instead of silently taking UNKNOWN (issue 25): its regime may be
+one the table no longer holds.
 
 Which events decide: in truth mode an EngineRunCompleted (its regime_output), in hysteresis
 mode a HysteresisDecisionPublished (its current_regime, with the observed confidence). Other
@@ -55,8 +56,8 @@ def decision(event: Mapping[str, Any]) -> tuple[int, str, float] | None:
 
 
 def empty() -> dict[str, Any]:
-    # history: [ts_ms, regime, confidence, event_id, offset, since_ms], by ts_ms; with a time
-    # bound, "dropped": true once older decisions were let go (set only then: stores stay as before)
+    # history: [ts_ms, regime, confidence, event_id, offset, since_ms], by ts_ms; "dropped": true
+    # once older decisions were let go (set only then: a young table's value is as before)
     return {"history": []}
 
 
@@ -79,8 +80,9 @@ def record(
         rows.sort(key=lambda row: row[0])
         for i in range(1, len(rows)):  # a regime's start carries over while it repeats
             rows[i][5] = rows[i - 1][5] if rows[i][1] == rows[i - 1][1] else rows[i][0]
-    if not keep_ms:
-        return {"history": rows[-keep:]}
+    if not keep_ms:  # the count bound: letting a decision go is flagged as with a time bound
+        gone = table.get("dropped") or len(rows) > keep
+        return {"history": rows[-keep:], "dropped": True} if gone else {"history": rows}
     drop = bisect_right([row[0] for row in rows], rows[-1][0] - keep_ms) - 1
     if drop <= 0:
         return {**table, "history": rows}

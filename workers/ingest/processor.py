@@ -1,5 +1,6 @@
 """The pure ingest core: validate, check trust (key, event time), dedupe by event_id, wrap as
-RawInputBufferRecord."""
+RawInputBufferRecord. `process` is the reference; `raw_batch` (native.py) does the same for
+many records at once in compiled code, when it is installed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from workers.config import FleetSettings
 from workers.contracts.errors import InvalidEvent
 from workers.contracts.identity import correlation_id
 from workers.contracts.validation import check_raw_event
+from workers.ingest import native
 from workers.ingest.settings import IngestSettings
 from workers.processing import Edges, Output, ProcessorBase, Record, StateStore, dead_letter
+from workers.processing.raw_batch import Encoded, RawBatch, RawMessage
+
+BUFFER_SCHEMA = native.BUFFER_SCHEMA
 
 
 class DedupeWindow:
@@ -30,12 +35,18 @@ class DedupeWindow:
         return event_id in self._ids
 
     def add(self, event_id: str) -> None:
-        if self.size == 0 or event_id in self._ids:
-            return
-        self._order.append(event_id)
-        self._ids.add(event_id)
-        if len(self._order) > self.size:
-            self._ids.discard(self._order.popleft())
+        self.admit(event_id)
+
+    def admit(self, event_id: str) -> bool:
+        """Remember event_id; False when it is remembered already (a duplicate)."""
+        if event_id in self._ids:
+            return False
+        if self.size:
+            self._order.append(event_id)
+            self._ids.add(event_id)
+            if len(self._order) > self.size:
+                self._ids.discard(self._order.popleft())
+        return True
 
 
 def check_trust(record: Record, event: Mapping[str, Any], settings: IngestSettings) -> None:
@@ -65,6 +76,10 @@ class IngestProcessor(ProcessorBase):
         self.settings = settings
         self.edges = edges or Edges()
         self.windows: dict[int, DedupeWindow] = {}
+        # The compiled path writes spliced bytes, so only where the edges splice (live runs).
+        wrapper, self.path = native.load(settings, self.edges.splice)
+        self._native = wrapper
+        self.raw_batch: RawBatch | None = self._raw_batch if wrapper is not None else None
 
     def assigned(self, partitions: Sequence[int]) -> None:
         """Reset each partition's window to the event_ids already accepted into the buffer."""
@@ -98,16 +113,35 @@ class IngestProcessor(ProcessorBase):
             "correlation_id": corr,
         }
         splice = self.edges.splice
-        spliced = splice("RawInputBufferRecord", record.raw, rest) if splice and record.raw else None
-        headers = {
-            "event_type": event["kind"],
-            "schema": "RawInputBufferRecord",
-            "correlation_id": corr,
-        }
+        spliced = splice(BUFFER_SCHEMA, record.raw, rest) if splice and record.raw else None
+        headers = {"event_type": event["kind"], "schema": BUFFER_SCHEMA, "correlation_id": corr}
         # Pinned to the input partition: a symbol keeps one partition through the whole fleet.
         buffered = spliced or {"event": dict(event), **rest}
         return [Output(topics.BUFFER, event["symbol"], buffered, headers, partition=record.partition)]
 
+    def _raw_batch(
+        self, messages: Sequence[RawMessage], start: int, topic: str, now_ms: int, max_bytes: int
+    ) -> list[Sequence[Encoded]]:
+        """`process` for the run of records the compiled path accepts: it decoded, checked and
+        wrapped them, ready to produce; the dedupe window stays here, in the same order."""
+        assert self._native is not None
+        outputs: list[Sequence[Encoded]] = []
+        windows, size = self.windows, self.settings.dedupe_window
+        for event_id, output in self._native.wrap(messages, start, topic, now_ms, max_bytes):
+            partition = output[4]
+            window = windows.get(partition)
+            if window is None:
+                window = windows[partition] = DedupeWindow(size)
+            if window.admit(event_id):
+                outputs.append((output,))
+            else:
+                self.edges.metrics.count("duplicates_dropped")
+                outputs.append(())
+        return outputs
+
 
 def create(settings: FleetSettings, edges: Edges) -> IngestProcessor:
-    return IngestProcessor(IngestSettings.of(settings), edges)
+    processor = IngestProcessor(IngestSettings.of(settings), edges)
+    if edges.splice is not None:  # a live worker says which path it runs; in-memory runs stay quiet
+        native.announce(processor.path)
+    return processor

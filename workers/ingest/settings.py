@@ -17,6 +17,9 @@ class IngestSettings(Section):
     max_future_ms: int = Field(
         86_400_000, ge=0, description="Events stamped further ahead of the wall clock are dead-lettered."
     )
+    compiled: Annotated[bool, RUNTIME_ONLY] = Field(
+        True, description="Use the compiled batch path (native/) when installed; false: the Python path."
+    )
     buffer_capacity: Annotated[int, RUNTIME_ONLY] = Field(
         0, ge=0, description="Pause when the scheduler lags more records (0: off)."
     )

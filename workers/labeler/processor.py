@@ -16,6 +16,11 @@ baseline (after `min_samples` outcomes), a live ECE above `labeler.max_ece` (cal
 (PSI against the ModelRecord's training distribution, per `drift_window` signals). Each sends
 one RetrainTrigger per (version, reason) and partition, never two (what was sent is in the
 store), with its evidence as JSON.
+
+Every outcome of a model (not `none`) also updates that version's live scores (AUC, Brier,
+ECE, accuracy) on the compacted models.metrics; a challenger's shadow scores (signals.shadow)
+are joined with the outcomes of the signals they scored (workers/labeler/shadow.py), and its
+live scores carry the paired Brier gain over the champion that the promotion rule reads.
 """
 
 from __future__ import annotations
@@ -28,13 +33,13 @@ from typing import Any
 from workers.config import FleetSettings
 from workers.enricher.market import observation
 from workers.enricher.settings import EnricherSettings
-from workers.labeler import checks
+from workers.labeler import checks, shadow
 from workers.labeler.settings import LabelerSettings
 from workers.meta_model import NO_MODEL
 from workers.meta_model.labels import Barriers, OpenSignal, Outcome
 from workers.meta_model.training import signal_sigma
 from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore
-from workers.topics import BUFFER, ENRICHED, MODELS, OUTCOMES, RETRAIN
+from workers.topics import BUFFER, ENRICHED, METRICS, MODELS, OUTCOMES, RETRAIN, SHADOW
 
 SIGNALS, MONITOR = "signals", "monitor"
 
@@ -53,6 +58,8 @@ class LabelerProcessor(ProcessorBase):
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         if record.topic == MODELS:
             value = record.value
+            if value["model_name"] == self.model_name and value.get("status") == "challenger":
+                shadow.start(stores[MONITOR])  # remember outcomes for late shadow scores
             if value["model_name"] == self.model_name and value.get("status", "live") == "live":
                 baseline = {
                     "accuracy": value["accuracy"],
@@ -64,7 +71,36 @@ class LabelerProcessor(ProcessorBase):
             return self._opened(record, stores, now_ms)
         if record.topic == BUFFER:
             return self._observed(record, stores, now_ms)
+        if record.topic == SHADOW and record.value["direction"] != 0:  # flat signals get no outcome
+            known = shadow.arrived(stores[MONITOR], record.value)
+            return [] if known is None else self._paired(record, stores[MONITOR], record.value, *known)
         return []
+
+    def _paired(
+        self, record: Record, store: StateStore, score: Mapping[str, Any], label: int, resolved_ts_ms: int
+    ) -> list[Output]:
+        """A challenger's score beside its signal's outcome: its live scores on models.metrics."""
+        state = shadow.paired(store, score, label, self.config.shadow_window)
+        metrics = shadow.challenger_metrics(
+            score["model_version"], record.partition, state, self.config.ece_bins, resolved_ts_ms
+        )
+        return [self._published(record, metrics)]
+
+    def _published(self, record: Record, metrics: dict[str, Any]) -> Output:
+        """A ModelMetrics record (key: the version), and the live gauges once the window holds
+        labeler.min_samples outcomes (a smaller window's ECE is mostly noise)."""
+        if metrics["window"] >= self.config.min_samples:
+            labels = {"model_version": metrics["model_version"], "partition": str(record.partition)}
+            self.metrics.set("live_ece", metrics["ece"], **labels)
+            self.metrics.set("live_brier", metrics["brier"], **labels)
+            if metrics["auc"] == metrics["auc"]:  # not NaN
+                self.metrics.set("live_auc", metrics["auc"], **labels)
+        headers = {
+            "schema": "ModelMetrics",
+            "model_version": metrics["model_version"],
+            "role": metrics["role"],
+        }
+        return Output(METRICS, metrics["model_version"], metrics, headers, partition=record.partition)
 
     def _opened(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         event = record.value
@@ -164,6 +200,10 @@ class LabelerProcessor(ProcessorBase):
             "model_version": entry["model_version"],
         }
         outputs = [Output(OUTCOMES, symbol, outcome, headers, partition=record.partition)]
+        monitor = stores[MONITOR]
+        shadow.remember(monitor, symbol, entry["signal_id"], done.label, done.ts_ms)
+        for score in shadow.waiting_for(monitor, symbol, entry["signal_id"]):
+            outputs += self._paired(record, monitor, score, done.label, done.ts_ms)
         return outputs + self._monitor(
             record,
             stores[MONITOR],
@@ -172,6 +212,7 @@ class LabelerProcessor(ProcessorBase):
             predicted,
             entry["confidence"],
             now_ms,
+            done.ts_ms,
         )
 
     def _monitor(
@@ -183,6 +224,7 @@ class LabelerProcessor(ProcessorBase):
         predicted: int,
         confidence: float,
         now_ms: int,
+        resolved_ts_ms: int,
     ) -> list[Output]:
         c = self.config
         seen = store.get(version) or {"window": [], "outcomes": 0, "triggered": []}
@@ -217,6 +259,11 @@ class LabelerProcessor(ProcessorBase):
                 self._trigger(record, version, reason, threshold, accuracy, samples, evidence, now_ms)
             )
         store.put(version, seen)
+        if version != NO_MODEL:  # the cold start's constant 0.5 has nothing to measure
+            metrics = shadow.champion_metrics(
+                version, record.partition, seen["outcomes"], window, c.ece_bins, resolved_ts_ms
+            )
+            outputs.append(self._published(record, metrics))
         return outputs
 
     def _drift(

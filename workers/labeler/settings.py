@@ -3,11 +3,11 @@ and the retrain triggers. Its BarrierSettings are the trainer's too (one way to 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
-from workers.section import Section
+from workers.section import RUNTIME_ONLY, Section
 
 
 class BarrierSettings(BaseModel):
@@ -53,13 +53,30 @@ class LabelerSettings(Section):
     drift_window: int = Field(
         500, ge=50, description="Scored signals per PSI check (tumbling windows per model version)."
     )
+    shadow_window: int = Field(
+        500,
+        ge=10,
+        le=100_000,
+        description="Paired outcomes (champion and challenger scored the same signal) in a challenger's "
+        "rolling live scores, per partition.",
+    )
+    # The promotion rule (`regime-fleet model promote`): read by the CLI, not by the labeler.
+    promote_min_outcomes: Annotated[int, RUNTIME_ONLY] = Field(
+        200, ge=2, description="Paired live outcomes (all partitions) a challenger needs before promotion."
+    )
+    promote_confidence: Annotated[float, RUNTIME_ONLY] = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="One-sided confidence of the lower bound of the challenger's mean Brier gain (> 0 to promote).",
+    )
 
     @model_serializer(mode="wrap")
     def _without_default_drift_checks(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """The calibration and drift checks' settings are left out at their defaults: the
         configuration recorded before they existed, and its fingerprint, stay byte for byte."""
         data: dict[str, Any] = handler(self)
-        for name in ("max_ece", "ece_bins", "max_psi", "drift_window"):
+        for name in ("max_ece", "ece_bins", "max_psi", "drift_window", "shadow_window"):
             if name in data and data[name] == type(self).model_fields[name].default:
                 del data[name]
         return data

@@ -11,6 +11,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -40,9 +41,10 @@ class LoadedModel:
     booster: xgb.Booster
     calibration: Calibration = IDENTITY
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """What scores identically: the booster and the calibration map."""
+        """What scores identically: the booster and the calibration map (computed once: a
+        batch asks for it per signal and per model)."""
         return model_key(self.sha256, self.calibration.to_json())
 
     def predict(self, row: Sequence[float]) -> float:
@@ -60,6 +62,7 @@ class LoadedModel:
         return [float(p) for p in self.booster.inplace_predict(values, validate_features=False)]
 
 
+@lru_cache(maxsize=64)
 def model_key(sha: str, calibration: str) -> str:
     return f"{sha}:{hashlib.sha256(calibration.encode()).hexdigest()[:16]}" if calibration else sha
 

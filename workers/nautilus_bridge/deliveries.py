@@ -1,10 +1,11 @@
 """Kafka -> Nautilus: regime.events and signals.enriched (read_committed) become RegimeDecision
 and EnrichedSignal entries on the delivery stream.
 
-The offsets delivered are kept in Redis, in the same MULTI/EXEC as the batch's XADDs, and
-every (re)open assigns the partitions from them: a restart, or a Redis error whose EXEC may or
-may not have applied, resumes exactly after the last delivered record. Each XADD trims the
-stream by age (MINID ~ now - retention).
+The offsets delivered are kept in Redis, written by the same script as the batch's XADDs (a
+Lua script runs atomically, as a MULTI/EXEC would, and costs 3 arguments a record instead of
+14), and every (re)open assigns the partitions from them: a restart, or a Redis error whose
+script may or may not have run, resumes exactly after the last delivered record. Each XADD
+trims the stream by age (MINID ~ now - retention).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from workers.contracts import DecodeError, Serde
 from workers.nautilus_bridge import entries, payloads
 from workers.nautilus_bridge.metrics import BridgeMetrics
 from workers.nautilus_bridge.settings import NautilusBridgeSettings
-from workers.nautilus_bridge.snapshot import latest_key, offsets_key, stored
+from workers.nautilus_bridge.snapshot import latest_key, offsets_key
 from workers.runtime.reader import take
 from workers.topics import ENRICHED, EVENTS
 
@@ -29,6 +30,22 @@ SOURCES = {
     EVENTS: ("OrchestratorEvent", payloads.DECISION_TOPIC),
     ENRICHED: ("EnrichedSignalEvent", payloads.ENRICHED_TOPIC),
 }
+# KEYS: the delivery stream, the latest-decision hash, the offsets hash. ARGV: MINID, encoding,
+# the number of offset pairs, the pairs, then per record: d (decision) or s, payload, symbol.
+DELIVER = f"""
+local minid, encoding, pairs = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local topics = {{d = '{payloads.DECISION_TOPIC}', s = '{payloads.ENRICHED_TOPIC}'}}
+local types = {{d = '{payloads.DECISION_TYPE}', s = '{payloads.ENRICHED_TYPE}'}}
+local first = 4 + 2 * pairs
+for i = first, #ARGV, 3 do
+  local kind = ARGV[i]
+  redis.call('XADD', KEYS[1], 'MINID', '~', minid, '*',
+    'topic', topics[kind], 'payload', ARGV[i + 1], 'type', types[kind], 'encoding', encoding)
+  if kind == 'd' then redis.call('HSET', KEYS[2], ARGV[i + 2], ARGV[i + 1]) end
+end
+if pairs > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, 4, first - 1)) end
+return (#ARGV - first + 1) / 3
+"""
 
 
 class Deliveries:
@@ -47,6 +64,8 @@ class Deliveries:
         self.section, self.topic, self.serde, self.consumer = section, topic, serde, consumer
         self.client, self.metrics, self.log = client, metrics, log
         self.names = {topic(t): t for t in SOURCES}
+        self.deliver = client.register_script(DELIVER)
+        self.keys = [section.delivery_stream, latest_key(section), offsets_key(section)]
 
     def open(self) -> None:
         """Assign every partition of both topics at the offset after its last delivered record."""
@@ -66,16 +85,14 @@ class Deliveries:
         if not messages:
             return 0
         now_ms = int(time.time() * 1000)
-        trim = entries.min_id(now_ms, self.section.retention_ms)
-        pipe = self.client.pipeline(transaction=True)
-        offsets: dict[Any, Any] = {}
+        offsets: dict[str, int] = {}
+        records: list[Any] = []
         kinds: dict[str, int] = {}
         for m in messages:
             offsets[f"{m.topic()}:{m.partition()}"] = m.offset() + 1
             source = self.names[m.topic()]
-            schema, bus_topic = SOURCES[source]
             try:
-                value = self.serde.decode(schema, m.value(), topic=m.topic())
+                value = self.serde.decode(SOURCES[source][0], m.value(), topic=m.topic())
             except DecodeError as exc:
                 self.log.warning(
                     "record_undecodable",
@@ -88,13 +105,16 @@ class Deliveries:
             ts_ns = m.timestamp()[1] * payloads.NS_PER_MS
             build = payloads.decision_payload if source == EVENTS else payloads.enriched_payload
             payload = build(value, m.partition(), m.offset(), ts_ns)
-            fields = entries.encode_entry(payload, bus_topic, self.section.encoding)
-            pipe.xadd(self.section.delivery_stream, fields, minid=trim, approximate=True)
-            if source == EVENTS:
-                pipe.hset(latest_key(self.section), payload["symbol"], stored(fields))
+            raw = entries.encode_payload(payload, self.section.encoding)
+            records += ("d" if source == EVENTS else "s", raw, payload["symbol"])
             kinds[payload["type"]] = kinds.get(payload["type"], 0) + 1
-        pipe.hset(offsets_key(self.section), mapping=offsets)
-        pipe.execute()
+        pairs = [x for kv in offsets.items() for x in kv]
+        args: list[Any] = [
+            entries.min_id(now_ms, self.section.retention_ms),
+            self.section.encoding,
+            len(offsets),
+        ]
+        self.deliver(keys=self.keys, args=args + pairs + records)
         done = time.time()
         for m in messages:
             self.metrics.delivery_lag.observe(max(done - m.timestamp()[1] / 1000, 0.0))

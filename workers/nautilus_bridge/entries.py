@@ -47,16 +47,21 @@ def signal_id(stream: str, entry_id: str) -> str:
     return f"nt-{digest}"
 
 
-def encode_entry(payload: Mapping[str, Any], topic: str, encoding: str = "msgpack") -> dict[Any, Any]:
+def encode_payload(payload: Mapping[str, Any], encoding: str = "msgpack") -> bytes:
+    """The `payload` field: the dict with ts_* as integer strings, as Nautilus's bus serializer writes it."""
+    body = dict(payload)
+    body["ts_event"], body["ts_init"] = str(payload["ts_event"]), str(payload["ts_init"])
+    return msgspec.msgpack.encode(body) if encoding == "msgpack" else msgspec.json.encode(body)
+
+
+def entry_fields(raw: bytes, topic: str, kind: str, encoding: str) -> dict[Any, Any]:
     """The fields of one XADD: `topic`, `payload` (in that order: Nautilus reads by position), `type`, `encoding`."""
-    body = {k: (str(v) if k.startswith("ts_") else v) for k, v in payload.items()}
-    raw = msgspec.msgpack.encode(body) if encoding == "msgpack" else msgspec.json.encode(body)
-    return {
-        "topic": topic.encode(),
-        "payload": raw,
-        "type": str(payload["type"]).encode(),
-        "encoding": encoding.encode(),
-    }
+    return {"topic": topic.encode(), "payload": raw, "type": kind.encode(), "encoding": encoding.encode()}
+
+
+def encode_entry(payload: Mapping[str, Any], topic: str, encoding: str = "msgpack") -> dict[Any, Any]:
+    """The fields of the XADD of a payload dict (entry_fields of its encode_payload)."""
+    return entry_fields(encode_payload(payload, encoding), topic, str(payload["type"]), encoding)
 
 
 def decode_payload(fields: Mapping[bytes, bytes], stream: str, entry_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from workers.nautilus_bridge import entries, payloads
 from workers.nautilus_bridge.metrics import BridgeMetrics
 from workers.nautilus_bridge.settings import NautilusBridgeSettings
 
@@ -27,14 +28,22 @@ def answer_snapshot(
     latest: dict[Any, Any] = client.hgetall(latest_key(section))
     pipe = client.pipeline(transaction=True)
     for symbol in sorted(latest):
-        pipe.xadd(section.delivery_stream, _fields(latest[symbol]))
+        pipe.xadd(section.delivery_stream, decision_fields(latest[symbol], section.encoding))
     pipe.execute()
     metrics.snapshots.inc()
     return len(latest)
 
 
+def decision_fields(value: bytes, encoding: str) -> dict[Any, Any]:
+    """The entry fields of a stored latest decision: its payload (what deliveries.py stores), or
+    the whole entry as `stored` wrote it before (a hash written by an older bridge)."""
+    if value.startswith(b"topic="):
+        return _fields(value)
+    return entries.entry_fields(value, payloads.DECISION_TOPIC, payloads.DECISION_TYPE, encoding)
+
+
 def stored(fields: dict[Any, Any]) -> bytes:
-    """An entry's fields as one hash value (the latest decision per symbol)."""
+    """An entry's fields as one hash value (the format of older bridges, still read)."""
     return b"\x00".join(k.encode() + b"=" + v.hex().encode() for k, v in fields.items())
 
 

@@ -17,11 +17,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import Serde
-from workers.processing.driver import Driver
 from workers.publisher.processor import RANK
 from workers.regime.hysteresis import HysteresisState
 from workers.regime.persistence import to_record
 from workers.replay.compare import diff, event_ref
+from workers.replay.driver import ReplayDriver
 from workers.replay.report import ReplayReport
 from workers.runtime.reader import Stored, TopicError, read_all
 from workers.topics import BUFFER, EVENTS, RUNS
@@ -61,7 +61,7 @@ def replay_engine_runs(
     report = ReplayReport(output_topic=output_topic)
     started = time.monotonic()
     topology = load_topology(settings.partitions)
-    driver = Driver.for_fleet(settings, topology, topology.downstream(RUNS))
+    driver = ReplayDriver.for_replay(settings, topology, topology.downstream(RUNS))
     _prefetch(settings, runs, driver)
     _seed(published, symbol, start, runs, driver)
     by_key = {(v["run_id"], v["event_type"]): v for v in published}
@@ -85,7 +85,7 @@ def replay_engine_runs(
     return report
 
 
-def _produce(settings: FleetSettings, topic: str, driver: Driver) -> None:
+def _produce(settings: FleetSettings, topic: str, driver: ReplayDriver) -> None:
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     producer = Producer(clients.producer_config(settings, None))
     for event in driver.received(EVENTS):
@@ -131,7 +131,11 @@ def _compare(
 
 
 def _seed(
-    published: list[dict[str, Any]], symbol: str | None, start: int | None, runs: list[Stored], driver: Driver
+    published: list[dict[str, Any]],
+    symbol: str | None,
+    start: int | None,
+    runs: list[Stored],
+    driver: ReplayDriver,
 ) -> None:
     """Mid-stream replay: per symbol, the chain head and hysteresis state just before `start`,
     put into the driver's stores of the symbol's partition."""
@@ -169,7 +173,7 @@ def _seed(
             driver.store("engine", "hysteresis", partition_of[sym]).data[sym] = to_record(chain_state)
 
 
-def _prefetch(settings: FleetSettings, runs: list[Stored], driver: Driver) -> None:
+def _prefetch(settings: FleetSettings, runs: list[Stored], driver: ReplayDriver) -> None:
     """One sequential read of market.buffer for every snapshot the runs reference, preloaded
     into the driver: far faster than the live engine's per-run direct reads."""
     needed = {

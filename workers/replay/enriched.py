@@ -18,15 +18,15 @@ from typing import Any
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
-from workers.processing.driver import Driver
 from workers.replay.compare import diff
+from workers.replay.driver import ReplayDriver
 from workers.replay.pipeline import feed_stored
 from workers.replay.report import ReplayReport
 from workers.runtime.commands import halt_at, halted
 from workers.runtime.control import read_commands
 from workers.runtime.reader import Stored, TopicError, read_all
 from workers.topics import BUFFER, ENRICHED, EVENTS, MODELS, SIGNALS
-from workers.topology import load_topology
+from workers.topology import Topology, load_topology
 
 # Each input the signal's provenance positions, and that position's field.
 POSITIONED = {BUFFER: "buffer_offset", EVENTS: "regime_offset", MODELS: "models_offset"}
@@ -64,7 +64,7 @@ def replay_enriched(
             t: [s for s in stored if s.partition == partition] for t, stored in inputs.items()
         }
         for original, replayed in zip(
-            mine, _replay_partition(settings, mine, signals, partition_inputs), strict=True
+            mine, _replay_partition(settings, topology, mine, signals, partition_inputs), strict=True
         ):
             if symbol is not None and original["signal"]["symbol"] != symbol:
                 continue
@@ -98,12 +98,13 @@ def replay_enriched(
 
 def _replay_partition(
     settings: FleetSettings,
+    topology: Topology,
     published: list[dict[str, Any]],
     signals: dict[tuple[int, int], Stored],
     inputs: dict[str, list[Stored]],
 ) -> Iterator[dict[str, Any] | None]:
     """The replayed event for each published one, in order (None: the core did not enrich it)."""
-    driver = Driver.for_fleet(settings, load_topology(settings.partitions), ["enricher"])
+    driver = ReplayDriver.for_replay(settings, topology, ["enricher"])
     cursors = dict.fromkeys(inputs, 0)
     out = driver.received(ENRICHED)
     for original in published:

@@ -1,12 +1,17 @@
 """`provenance verify` walks every per-symbol hash chain on regime.events; `provenance show`
-prints one run: its record, its cut's inputs (with the recomputed input hash), its chain links."""
+prints one run: its record, its cut's inputs (with the input hash recomputed by the version the
+run recorded: v1 canonical JSON, v2 Avro bytes; docs/contracts.md), its chain links.
+
+The chain links cover each event's provenance.input_hash whatever its version, so `verify` walks
+runs of both versions alike; only `show` recomputes an input hash, and it uses the run's version."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from workers.config import FleetSettings
-from workers.contracts.identity import chain_input_hash, event_hash
+from workers.contracts.identity import event_hash
+from workers.contracts.input_hash import V1, fold
 from workers.runtime.reader import Stored, TopicError, read_all
 
 
@@ -53,17 +58,19 @@ def show(settings: FleetSettings, run_id: str) -> dict[str, Any]:
     if run is None:
         raise TopicError(f"no run {run_id} on {settings.topic('engine.runs')}")
     r = run.value
+    version = r.get("input_hash_version", V1)
     inputs, digest = [], ""
-    for stored in read_all(settings, "market.buffer", "RawInputBufferRecord"):
-        if (
-            stored.partition != run.partition
-            or not r["cut_start_ingest_seq"] <= stored.offset <= r["cut_end_ingest_seq"]
-        ):
-            continue
+    partition, start, end = run.partition, r["cut_start_ingest_seq"], r["cut_end_ingest_seq"]
+    for stored in read_all(
+        settings,
+        "market.buffer",
+        "RawInputBufferRecord",
+        wanted=lambda p, o: p == partition and start <= o <= end,  # decode only the cut
+    ):
         event = stored.value["event"]
         if event["symbol"] != r["symbol"]:
             continue
-        digest = chain_input_hash(digest, event)
+        digest = fold(version, digest, event, stored.value, stored.raw)
         inputs.append(
             {
                 "ingest_seq": stored.offset,
@@ -86,6 +93,7 @@ def show(settings: FleetSettings, run_id: str) -> dict[str, Any]:
     return {
         "run": r,
         "inputs": inputs,
+        "input_hash_version": version,
         "input_hash_recomputed": digest,
         "input_hash_matches": digest == r["input_hash"],
         "chain": chain,

@@ -67,8 +67,10 @@ def serve(status: WorkerStatus, port: int, host: str = "0.0.0.0") -> ThreadingHT
             if self.path == "/healthz":
                 ok = status.healthy()
                 self._send(200 if ok else 503, b"ok\n" if ok else b"poll loop stuck\n", "text/plain")
-            elif self.path == "/readyz":
-                ok = status.ready()
+            elif self.path in ("/readyz", "/readyz?standby=ok"):
+                # ?standby=ok: a warm standby counts as ready on its pair's behalf (the chart's
+                # probe of a pod with a standby container).
+                ok = status.ready() or (self.path.endswith("ok") and status.lifecycle == "standby")
                 self._send(200 if ok else 503, f"{status.lifecycle}\n".encode(), "text/plain")
             elif self.path == "/metrics":
                 self._send(200, generate_latest(status.metrics.registry), CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-LIFECYCLE_STATES = ("init", "running", "drained", "stopped", "degraded")
+LIFECYCLE_STATES = ("init", "standby", "running", "drained", "stopped", "degraded")
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -165,6 +165,28 @@ class WorkerMetrics:
             "Rolling live accuracy of a model version's resolved signals (labeler.window).",
             ["worker", "model_version", "partition"],
             registry=r,
+        )
+        self.live_ece = Gauge(
+            "regime_fleet_live_ece",
+            "Live expected calibration error of a model version (champion: labeler.window outcomes; "
+            "challenger: labeler.shadow_window paired outcomes), once it has labeler.min_samples.",
+            ["worker", "model_version", "partition"],
+            registry=r,
+        )
+        self.live_brier = Gauge(
+            "regime_fleet_live_brier",
+            "Live Brier score of a model version over the same window as regime_fleet_live_ece.",
+            ["worker", "model_version", "partition"],
+            registry=r,
+        )
+        self.live_auc = Gauge(
+            "regime_fleet_live_auc",
+            "Live AUC of a model version over the same window (absent while it holds one class).",
+            ["worker", "model_version", "partition"],
+            registry=r,
+        )
+        self.shadow_scores = Counter(
+            "regime_fleet_shadow_scores", "Signals a challenger scored in shadow.", ["worker"], registry=r
         )
         self.retrain_triggers = Counter(
             "regime_fleet_retrain_triggers",

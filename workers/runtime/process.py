@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import KafkaException
 
 from workers import clients
 from workers.processing import StoreCorruption
@@ -110,24 +110,38 @@ class WorkerProcess:
             ctx.status.last_poll_monotonic = time.monotonic()
             time.sleep(2.0)
         record_config(ctx.settings, ctx.name, ctx.log)
+        if worker.slot is None:  # a pinned slot: wait for it, everything above done already
+            self._stand_by(ctx.settings.runtime.slot or 0)
+            if self._stopping:
+                return
         while not self._stopping and not worker.connect():
             ctx.status.last_poll_monotonic = time.monotonic()
             time.sleep(1.0)
-        consumer = Consumer(
-            clients.reporting(
-                clients.consumer_config(
-                    ctx.settings, ctx.group, **clients.worker_membership(ctx.settings, worker.slot)
-                ),
-                ctx.readiness.client_error,
-            )
-        )
-        consumer.subscribe(
-            [ctx.settings.topic(t) for t in spec.inputs],
-            on_assign=worker.on_assign,
-            on_revoke=worker.on_revoke,
-            on_lost=worker.on_lost,
-        )
-        worker.consumer = consumer
+        worker.subscribe()
+
+    def _stand_by(self, slot: int, step_s: float = 0.05) -> None:
+        """A warm standby (runtime.slot): imported, configured and serving /status, not ready,
+        until the process holding its slot is gone; then it takes over at once (the same
+        transactional.id fences the predecessor, the same group.instance.id gets its
+        partitions back without a rebalance)."""
+        ctx, name = self.ctx, self.ctx.name
+        if clients.take_slot(ctx.settings, name, slot):
+            self.worker.slot = slot
+            return
+        holder = clients.slot_holder(ctx.settings, name, slot)
+        ctx.readiness.set_lifecycle("standby")
+        ctx.readiness.block("standby", f"warm standby for slot {slot}, held by pid {holder or '?'}")
+        ctx.log.info("standby_waiting", lifecycle="standby", slot=slot, holder=holder)
+        waited = time.monotonic()
+        while not self._stopping:
+            ctx.status.last_poll_monotonic = time.monotonic()
+            if clients.take_slot(ctx.settings, name, slot):
+                self.worker.slot = slot
+                ctx.readiness.unblock("standby")
+                ctx.readiness.set_lifecycle("init")
+                ctx.log.info("standby_promoted", slot=slot, waited_s=round(time.monotonic() - waited, 1))
+                return
+            time.sleep(step_s)
 
     def _admitted(self, names: list[str]) -> bool:
         """The broker accepts the credentials and lets this worker see its topics (their limits

@@ -28,6 +28,7 @@ class Stored:
     value: dict[str, Any]
     headers: dict[str, str]
     timestamp_ms: int = 0
+    raw: bytes = b""  # the value as stored (the input hash v2 slices buffered events out of it)
 
 
 def read_all(
@@ -83,7 +84,9 @@ def read_all(
                             continue
                         raise
                     headers = header_map(msg.headers())
-                    yield Stored(partition, msg.offset(), key, value, headers, msg.timestamp()[1])
+                    yield Stored(
+                        partition, msg.offset(), key, value, headers, msg.timestamp()[1], msg.value() or b""
+                    )
     finally:
         consumer.close()
 

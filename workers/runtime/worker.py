@@ -17,6 +17,7 @@ from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.processing import Processor, Record
+from workers.processing.raw_batch import raw_batch_of
 from workers.runtime.assignment import Assignment
 from workers.runtime.checkpoint import Checkpoint, Failure, StuckCall
 from workers.runtime.context import RuntimeContext
@@ -28,6 +29,7 @@ from workers.runtime.heartbeat import Heartbeat
 from workers.runtime.observability import WorkerMetrics
 from workers.runtime.pauses import PauseControl
 from workers.runtime.punctuation import Punctuator
+from workers.runtime.raw_batches import RawBatches
 from workers.runtime.reader import take
 from workers.runtime.stores import AssignedStores
 from workers.security.diagnose import diagnose
@@ -58,18 +60,26 @@ class Worker:
         self.stores = AssignedStores(settings, ctx.spec, processor, ctx.group, ctx.metrics, ctx.log)
         self.pauses = PauseControl(ctx)
         self.assignment = Assignment(ctx, processor, self.stores, self.pauses)
-        self.slot = clients.slot(settings, processor.name)  # transactional.id and group.instance.id
-        txn_id = clients.transactional_id(settings, processor.name, self.slot) if ctx.eos else None
-        self.checkpoint = Checkpoint(
-            ctx,
-            self.stores,
-            lambda: Producer(clients.producer_config(settings, txn_id, ctx.readiness.client_error)),
+        # The slot names the transactional.id and group.instance.id; a pinned one (runtime.slot)
+        # is taken by the process's start, which waits for it as a warm standby.
+        self.slot: int | None = (
+            None if settings.runtime.slot is not None else clients.slot(settings, processor.name)
         )
+        self.checkpoint = Checkpoint(ctx, self.stores, self._producer)
         self.decoder = Decoder(ctx)
         self.punctuator = Punctuator(processor, self.stores, self.checkpoint, clock)
         self.control = ControlReader(ctx, clock)  # operator commands (fleet.control)
+        hook = raw_batch_of(processor)  # a core that takes many records as bytes at once
+        self.raw_batches = hook and RawBatches(ctx, hook, self.checkpoint)
         self.heartbeat = Heartbeat(ctx, self.control, clock)
         self._reconnect_due = 0.0
+        self._consumer_failed = ""  # a fatal consumer error: the consumer is replaced
+
+    def _producer(self) -> Producer:
+        assert self.slot is not None, "a producer before the slot is held"
+        settings, name = self.ctx.settings, self.processor.name
+        txn_id = clients.transactional_id(settings, name, self.slot) if self.ctx.eos else None
+        return Producer(clients.producer_config(settings, txn_id, self.ctx.readiness.client_error))
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -90,14 +100,61 @@ class Worker:
         self.ctx.readiness.tick()
         if msgs:
             started = time.perf_counter()
-            decoded = [self.decoder.decode(msg) for msg in msgs]
-            self._look_ahead([d for d in decoded if isinstance(d, Record)])
-            self._guarded(functools.partial(self._handle_batch, msgs, decoded))
+            if self.raw_batches:
+                now_ms = int(self.clock() * 1000)
+                self._guarded(functools.partial(self.raw_batches.handle, msgs, now_ms, self._one_by_one))
+            else:
+                decoded = [self.decoder.decode(msg) for msg in msgs]
+                self._look_ahead([d for d in decoded if isinstance(d, Record)])
+                self._guarded(functools.partial(self._handle_batch, msgs, decoded))
             self.ctx.metrics.batch_size.labels(self.ctx.name).observe(len(msgs))
             self.ctx.metrics.batch_seconds.labels(self.ctx.name).observe(time.perf_counter() - started)
         self._guarded(self._punctuate)
-        if self.checkpoint.due(drained=not msgs):
+        if self._consumer_failed:
+            self._replace_consumer()
+        elif self.checkpoint.due(drained=not msgs):
             self.commit()
+
+    def subscribe(self) -> None:
+        """The worker's own consumer, in its group (static membership from its slot)."""
+        ctx = self.ctx
+        assert self.slot is not None, "a consumer before the slot is held"
+        membership = clients.worker_membership(ctx.settings, self.slot)
+        consumer = Consumer(
+            clients.reporting(
+                clients.consumer_config(ctx.settings, ctx.group, **membership), ctx.readiness.client_error
+            )
+        )
+        consumer.subscribe(
+            [ctx.settings.topic(t) for t in ctx.spec.inputs],
+            on_assign=self.on_assign,
+            on_revoke=self.on_revoke,
+            on_lost=self.on_lost,
+        )
+        self.consumer = consumer
+
+    def _replace_consumer(self) -> None:
+        """A consumer failed fatally (e.g. a static member fenced after a coordinator moved):
+        drop its partitions without committing, close it and join again with a new one."""
+        assert self.consumer is not None
+        reason, self._consumer_failed = self._consumer_failed, ""
+        self.ctx.log.warning("consumer_replaced", error=reason)
+        if self.checkpoint.txn is not None:
+            self.checkpoint.abort(
+                Failure(set(), self.ctx.spec.checkpoint_domain, f"consumer failed: {reason}")
+            )
+        old, self.consumer = self.consumer, None
+        try:
+            held = {tp.partition for tp in old.assignment()}
+        except KafkaException:
+            held = set()
+        self.assignment.release(held | self.pauses.opening)
+        self.ctx.status.assignment = []
+        try:
+            old.close()  # its callbacks see no consumer: nothing is committed
+        except Exception as exc:
+            self.ctx.log.warning("consumer_close_failed", error=str(exc))
+        self.subscribe()
 
     def _consume(self, batch_size: int, poll_timeout_s: float) -> list[Message]:
         """What is fetched, up to a batch, at once; else wait for a first record, but never past
@@ -105,7 +162,14 @@ class Worker:
         (then the input is drained: commit, do not wait out the interval)."""
         assert self.consumer is not None
         wait = min(poll_timeout_s, self.checkpoint.due_in(), self.checkpoint.idle_s())
-        return take(self.consumer, batch_size, wait)
+        try:
+            return take(self.consumer, batch_size, wait)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not isinstance(error, KafkaError) or not _fatal(error):
+                raise
+            self._consumer_failed = str(error)
+            return []
 
     def connect(self) -> bool:
         """A producer that the broker accepts (fencing any predecessor); False: not yet, said why."""
@@ -151,6 +215,11 @@ class Worker:
             self.processor.look_ahead(records, self.stores.views_for)
         except Exception as exc:
             self.ctx.log.warning("look_ahead_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _one_by_one(self, msg: Message) -> bool:
+        decoded = self.decoder.decode(msg)
+        self._look_ahead([decoded] if isinstance(decoded, Record) else [])
+        return self._handle_batch([msg], [decoded])
 
     def _handle_batch(self, msgs: list[Message], decoded: list[Record | DecodeError | None]) -> bool:
         """Process a batch in order; False (the rest is read again after the re-open) once the
@@ -226,6 +295,9 @@ class Worker:
                 self.checkpoint.advance(msg.topic(), msg.partition(), end)
             return True
         self.ctx.readiness.consumer_error(err)
+        if _fatal(err):
+            self._consumer_failed = str(err)
+            return False
         return True
 
     def _punctuate(self) -> None:
@@ -274,6 +346,8 @@ class Worker:
         self.ctx.log.info(
             "partitions_revoked", partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions]
         )
+        if self.consumer is None:  # a failed consumer being closed: released already
+            return
         if not self.pauses.opening & {tp.partition for tp in partitions}:
             self.commit()
         elif self.checkpoint.txn is not None:
@@ -284,6 +358,8 @@ class Worker:
         self.ctx.log.warning(
             "partitions_lost", partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions]
         )
+        if self.consumer is None:
+            return
         if self.checkpoint.txn is not None:
             self.checkpoint.abort(Failure(set(), self.ctx.spec.checkpoint_domain, "partitions lost"))
         self._release(partitions)
@@ -291,3 +367,9 @@ class Worker:
     def _release(self, partitions: list[TopicPartition]) -> None:
         self.assignment.release({tp.partition for tp in partitions})
         self.ctx.status.assignment = []
+
+
+def _fatal(error: KafkaError) -> bool:
+    """librdkafka reports a fatal consumer error (a fenced static member) as _FATAL, not always
+    with the fatal flag set."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL

@@ -12,6 +12,9 @@ Boundary mode (event time, epoch-aligned every interval_ms):
 Snapshot rule: among SNAPSHOT_INPUTS records in the cut with as_of_ts_ms <= T, the greatest
 (as_of_ts_ms, ingest_seq). None: the run is still planned, with snapshot_ingest_seq null, and
 the engine reports it as EngineRunFailed (code NO_SNAPSHOT_INPUTS).
+Input hash: each cut is hashed with the version the scheduler used when the cut opened
+(workers/contracts/input_hash.py), kept in the state, so a cut that was open across an upgrade
+finishes with the version it started with; a state stored before versions existed is v1.
 The state stays small whatever the cut's length: the input hash is a chain, and only the
 MAX_SNAPSHOTS greatest snapshot candidates are kept (in boundary mode every candidate has
 as_of_ts_ms < T, so the greatest one alone decides).
@@ -19,10 +22,11 @@ as_of_ts_ms < T, so the greatest one alone decides).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.contracts.identity import chain_input_hash
+from workers.contracts.input_hash import V1, fold
 
 MAX_SNAPSHOTS = 64
 
@@ -35,6 +39,7 @@ class CutState:
     cut_end: int | None = None
     count: int = 0
     input_hash: str = ""
+    input_hash_version: int = V1  # of the open cut; states stored before versions existed: v1
     snapshots: list[list[int]] = field(default_factory=list)  # [as_of_ts_ms, ingest_seq]
     correlation_id: str = ""
     late: int = 0
@@ -59,22 +64,35 @@ class Cut:
     input_hash: str
     snapshot_seq: int | None
     correlation_id: str
+    input_hash_version: int
 
 
 def floor_to(ts: int, interval: int) -> int:
     return (ts // interval) * interval
 
 
-def append(state: CutState, seq: int, event: dict[str, Any], correlation_id: str) -> None:
-    """Add one buffered record (ingest_seq = its offset) to the open cut."""
+def append(
+    state: CutState,
+    seq: int,
+    event: dict[str, Any],
+    correlation_id: str,
+    *,
+    hash_version: int = V1,
+    buffered: Mapping[str, Any] | None = None,
+    raw: bytes = b"",
+) -> None:
+    """Add one buffered record's event (ingest_seq = its offset) to the open cut; a cut it opens
+    is hashed with `hash_version`. `buffered` and `raw`: the whole record and its bytes as
+    stored, when at hand (v2 then slices the event's bytes instead of encoding them)."""
     if state.last_engine_ts is not None and event["event_ts_ms"] < state.last_engine_ts:
         state.late += 1
     if state.cut_start is None:
         state.cut_start = seq
         state.correlation_id = correlation_id
+        state.input_hash_version = hash_version
     state.cut_end = seq
     state.count += 1
-    state.input_hash = chain_input_hash(state.input_hash, event)
+    state.input_hash = fold(state.input_hash_version, state.input_hash, event, buffered, raw)
     if event["kind"] == "SNAPSHOT_INPUTS":
         state.snapshots.append([event["snapshot_inputs"]["as_of_ts_ms"], seq])
         if len(state.snapshots) > MAX_SNAPSHOTS:
@@ -93,6 +111,7 @@ def close(state: CutState, engine_timestamp_ms: int) -> Cut:
         input_hash=state.input_hash,
         snapshot_seq=max(usable)[1] if usable else None,
         correlation_id=state.correlation_id,
+        input_hash_version=state.input_hash_version,
     )
     state.last_engine_ts = engine_timestamp_ms
     state.cut_start = state.cut_end = None

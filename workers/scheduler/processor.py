@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from workers.config import FleetSettings
 from workers.contracts.identity import run_id
+from workers.contracts.input_hash import CURRENT
 from workers.engine.settings import EngineSettings
 from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore
 from workers.regime import ENGINE_VERSION
@@ -27,6 +28,9 @@ class SchedulerProcessor(ProcessorBase):
         self.engine_version = engine_version
         self.config_fingerprint = settings.config_fingerprint()
         self.stores = {STORE: JsonCodec()}
+        # The input hash version of each cut a symbol opens: the current one; a replay of data
+        # the fleet hashed with an older version sets what the recorded runs say.
+        self.cut_hash_version: Callable[[str], int] = lambda symbol: CURRENT
         # Timer mode: the runtime calls punctuate once per interval and partition.
         self.punctuate_interval_ms = self.interval if self.mode == "timer" else 0
 
@@ -40,7 +44,18 @@ class SchedulerProcessor(ProcessorBase):
             fire = on_boundary_record(state, event["event_ts_ms"], self.interval)
             if fire is not None:
                 outputs.append(self._plan(symbol, close(state, fire), "BOUNDARY", record.partition, now_ms))
-        append(state, record.offset, event, record.value.get("correlation_id", ""))
+        append(
+            state,
+            record.offset,
+            event,
+            record.value.get("correlation_id", ""),
+            # asked only when this record opens a cut (a replay's answer is per cut, in order)
+            hash_version=self.cut_hash_version(symbol)
+            if state.cut_start is None
+            else state.input_hash_version,
+            buffered=record.value,
+            raw=record.raw,
+        )
         view.put(symbol, state.dump())
         return outputs
 
@@ -89,6 +104,7 @@ class SchedulerProcessor(ProcessorBase):
             "input_hash": cut.input_hash,
             "cut_record_count": cut.count,
             "correlation_id": cut.correlation_id,
+            "input_hash_version": cut.input_hash_version,
         }
         headers = {
             "event_type": "EngineRunPlanned",

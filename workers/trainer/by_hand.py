@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.config import FleetSettings
-from workers.meta_model.training import train
+from workers.meta_model.training import Dataset, train
 from workers.trainer import data
 from workers.trainer.publish import publication_key, publish_model
 from workers.trainer.report import write_report
@@ -31,12 +31,7 @@ def train_once(
     """Train on `source` (outcomes, market.buffer, or a file of bars), gated against the active
     model when publishing; the summary. TrainingError or TopicError when it cannot."""
     say(f"reading training data ({source})...")
-    if source == "outcomes":
-        dataset = data.from_outcomes(settings)
-    elif source == "market.buffer":
-        dataset = data.from_buffer(settings, from_offset, to_offset)
-    else:
-        dataset = data.from_file(settings, Path(source))
+    dataset = dataset_of(settings, source, from_offset, to_offset)
     say(f"{len(dataset.labels)} labelled signals; training...")
     active = active_model(settings) if publish else None
     result = train(
@@ -66,3 +61,14 @@ def train_once(
         key = publication_key(result.record, version)
         summary["published_to_partitions"] = len(publish_model(settings, result.record, key=key))
     return summary
+
+
+def dataset_of(
+    settings: FleetSettings, source: str, from_offset: int | None = None, to_offset: int | None = None
+) -> Dataset:
+    """Labelled signals from `source`: outcomes, market.buffer (an offset range) or a file of bars."""
+    if source == "outcomes":
+        return data.from_outcomes(settings)
+    if source == "market.buffer":
+        return data.from_buffer(settings, from_offset, to_offset)
+    return data.from_file(settings, Path(source))

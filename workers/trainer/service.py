@@ -49,7 +49,7 @@ def active_model(settings: FleetSettings) -> dict[str, Any] | None:
 
 
 def train_and_publish(settings: FleetSettings, reason: str, log: Any) -> dict[str, Any]:
-    """Train on the live outcomes, publish (live or rejected), write the report: a summary."""
+    """Train on the live outcomes, write the report, publish (live or rejected): a summary."""
     active = active_model(settings)
     now = int(time.time() * 1000)
     version = (
@@ -58,8 +58,10 @@ def train_and_publish(settings: FleetSettings, reason: str, log: Any) -> dict[st
     result = train(settings, from_outcomes(settings), version=version, trained_ts_ms=now, active=active)
     record = result.record
     key = record["model_name"] if record["status"] == "live" else f"{record['model_name']}:rejected:{version}"
-    placed = publish_model(settings, record, key=key)
+    # The report (with model.ubj) first: once the model is on `models`, rollback, challenge and
+    # promote can be asked for it by version, and they read it from trainer.report_dir.
     png = write_report(result, Path(TrainerSettings.of(settings).report_dir) / version)
+    placed = publish_model(settings, record, key=key)
     summary = {
         "model_version": version,
         "status": record["status"],

@@ -36,6 +36,7 @@ def add_demo(sub: Any) -> None:
     d.add_argument("--partitions", type=int, default=3)
     d.add_argument("--days", type=int, default=500, help="trading days per index to replay")
     d.add_argument("--window", type=int, default=60, help="bars per SnapshotInputs window")
+    d.add_argument("--keep", action="store_true", help="keep the fleet and the console up until Ctrl-C")
     d.set_defaults(func=cmd_demo)
 
 
@@ -67,6 +68,7 @@ def add_bench(sub: Any) -> None:
             "asof",
             "control",
             "nautilus",
+            "replays",
         ),
         help="run one part alone: ingest = (a) and (b), steady = (c) (BENCH_SECONDS per window, "
         "default 60; BENCH_TRACE=1 adds the per-hop breakdown), scale-out = (l), replay = (d) and "

@@ -47,7 +47,10 @@ spec:
   affinity: {{- toYaml . | nindent 4 }}
   {{- end }}
   containers:
-    - name: {{ $name }}
+    {{- /* With standby, a second process of the same identity waits for the slot (runtime.slot)
+    on the shared state volume and takes over a crashed one at once (docs/reliability.md). */}}
+    {{- range $role := ternary (list "" "-standby") (list "") (and $isService ($w.standby | default false)) }}
+    - name: {{ $name }}{{ $role }}
       image: {{ include "regime-fleet.image" $ | quote }}
       imagePullPolicy: {{ $.Values.image.pullPolicy }}
       args: {{- toYaml (prepend ($w.args | default (list "run" $name)) "--config=/etc/regime-fleet/settings/settings.yaml") | nindent 8 }}
@@ -56,20 +59,27 @@ spec:
         {{- with $w.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+        {{- if $w.standby }}
+        - {name: REGIME_FLEET_RUNTIME__SLOT, value: "0"}
+        {{- end }}
+        {{- if $role }}
+        - {name: REGIME_FLEET_RUNTIME__HTTP_PORT, value: {{ add1 $.Values.httpPort | quote }}}
+        {{- end }}
       {{- if $isService }}
       ports:
-        - {name: http, containerPort: {{ $.Values.httpPort }}, protocol: TCP}
+        - {name: http{{ $role }}, containerPort: {{ ternary (add1 $.Values.httpPort) $.Values.httpPort (ne $role "") }}, protocol: TCP}
       startupProbe:
-        httpGet: {path: /healthz, port: http}
+        httpGet: {path: /healthz, port: http{{ $role }}}
         periodSeconds: {{ $w.probes.startup.periodSeconds }}
         failureThreshold: {{ $w.probes.startup.failureThreshold }}
       livenessProbe:
-        httpGet: {path: /healthz, port: http}
+        httpGet: {path: /healthz, port: http{{ $role }}}
         periodSeconds: {{ $w.probes.liveness.periodSeconds }}
         timeoutSeconds: {{ $w.probes.liveness.timeoutSeconds }}
         failureThreshold: {{ $w.probes.liveness.failureThreshold }}
       readinessProbe:
-        httpGet: {path: /readyz, port: http}
+        {{- /* a standing-by process counts as ready on the pair's behalf */}}
+        httpGet: {path: {{ ternary "/readyz?standby=ok" "/readyz" (and $w.standby true) | quote }}, port: http{{ $role }}}
         periodSeconds: {{ $w.probes.readiness.periodSeconds }}
         timeoutSeconds: {{ $w.probes.readiness.timeoutSeconds }}
         failureThreshold: {{ $w.probes.readiness.failureThreshold }}
@@ -82,6 +92,7 @@ spec:
         {{- if and (eq $name "api") $w.tokensSecret }}
         - {name: api-tokens, mountPath: /etc/regime-fleet/api-tokens, readOnly: true}
         {{- end }}
+    {{- end }}
   volumes:
     {{- include "regime-fleet.volumes" (list $ (printf "%s-%s-settings" $full $name)) | nindent 4 }}
     {{- if not (and (eq $w.kind "StatefulSet") $w.persistence.enabled) }}

@@ -137,6 +137,40 @@ SAMPLES["EnrichedSignalEvent"] = {
     "regime_reason": "",
 }
 
+SAMPLES["ShadowScore"] = {
+    "signal_id": "s1",
+    "symbol": "SPX",
+    "signal_ts_ms": 1,
+    "direction": 1,
+    "model_version": "m2",
+    "meta_confidence": 0.6,
+    "model_sha256": "ab",
+    "champion_version": "m",
+    "champion_confidence": 0.5,
+    "feature_hash": "cd",
+    "signal_partition": 0,
+    "signal_offset": 7,
+}
+SAMPLES["ModelMetrics"] = {
+    "model_version": "m2",
+    "role": "challenger",
+    "partition": 0,
+    "outcomes": 300,
+    "window": 300,
+    "auc": 0.6,
+    "brier": 0.23,
+    "ece": 0.04,
+    "accuracy": 0.58,
+    "base_rate": 0.5,
+    "brier_skill": 0.08,
+    "resolved_ts_ms": 2,
+    "champion_version": "m",
+    "paired": 300,
+    "champion_brier": 0.25,
+    "brier_gain_sum": 6.0,
+    "brier_gain_sumsq": 1.5,
+}
+
 
 def test_every_schema_has_a_sample():
     assert set(SAMPLES) == set(SCHEMA_NAMES)

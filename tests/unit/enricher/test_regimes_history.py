@@ -1,6 +1,7 @@
 """The regime table bounded by event time: a late signal takes the regime valid at its event
 time however many decisions came after; one older than what is kept is flagged, never a
-silent UNKNOWN; the count bound (regime_history_ms = 0) is what it was."""
+silent UNKNOWN; the count bound (regime_history_ms = 0, the default) keeps the last decisions
+and flags a signal older than them the same way (issue 25: no silent UNKNOWN by default)."""
 
 from __future__ import annotations
 
@@ -45,11 +46,15 @@ def test_older_than_kept_is_flagged_and_not_yet_decided_is_not():
     assert fresh == regimes.NO_REGIME and fresh.reason == ""
 
 
-def test_the_count_bound_is_unchanged_when_no_time_bound_is_set():
+def test_the_count_bound_keeps_the_last_decisions_and_flags_what_it_let_go():
     table = table_of(keep=32, keep_ms=0)
-    assert len(table["history"]) == 32 and "dropped" not in table
+    assert len(table["history"]) == 32 and table["dropped"] is True
     assert [row[0] for row in table["history"]] == [i * MINUTE for i in range(168, 200)]
-    assert regimes.as_of(table, 100 * MINUTE) == regimes.NO_REGIME
+    beyond = regimes.as_of(table, 100 * MINUTE)
+    assert (beyond.regime, beyond.reason) == (regimes.UNKNOWN, regimes.BEYOND_RETENTION)
+    assert regimes.as_of(table, 170 * MINUTE).known
+    young = table_of(keep=32, keep_ms=0, count=32)  # nothing let go: before the first decision
+    assert "dropped" not in young and regimes.as_of(young, -1) == regimes.NO_REGIME  # is "none yet"
 
 
 def test_out_of_order_decisions_are_placed_in_engine_time_with_a_time_bound():
@@ -90,5 +95,7 @@ def test_a_backfilled_signal_gets_the_regime_of_its_event_time_with_a_time_bound
     assert (before["regime"], before.get("regime_reason", "")) == ("UNKNOWN", "")  # no decision yet then
     bounded, _ = enrich_late_signals(regime_history_ms=30 * DAY)
     assert (bounded["regime"], bounded["regime_reason"]) == ("UNKNOWN", regimes.BEYOND_RETENTION)
-    counted, _ = enrich_late_signals()  # the count bound: what the fleet did before
-    assert counted["regime"] == "UNKNOWN" and "regime_reason" not in counted
+    counted, first = enrich_late_signals()  # the default count bound (32 of the 100 decisions)
+    assert (counted["regime"], counted["regime_reason"]) == ("UNKNOWN", regimes.BEYOND_RETENTION)
+    assert (first["regime"], first["regime_reason"]) == ("UNKNOWN", regimes.BEYOND_RETENTION)
+    assert EnricherSettings().regime_history_ms == 0  # the default is the count bound

@@ -101,3 +101,14 @@ def test_a_stored_latest_decision_comes_back_as_the_same_entry_fields() -> None:
     )
     back = _fields(stored(fields))
     assert back == fields and list(back) == list(fields)
+
+
+def test_a_latest_decision_stored_as_its_payload_comes_back_as_its_entry_fields() -> None:
+    from workers.nautilus_bridge.snapshot import decision_fields, stored
+
+    fields = entries.encode_entry(
+        payloads.decision_payload(regime_event(1, "BULL", 0.6), 0, 1, 2), payloads.DECISION_TOPIC
+    )
+    for value in (fields["payload"], stored(fields)):  # this bridge's, an older bridge's
+        back = decision_fields(value, "msgpack")
+        assert back == fields and list(back) == list(fields)

@@ -33,6 +33,7 @@ from .control import run_control_only
 from .enricher import in_process_latency, worker_throughput
 from .fresh import PARTITIONS, fleet_env, fresh_topics
 from .measure import produce_encoded, raw_copy, wait_for
+from .replays import run_replays_bench
 from .state import mode_throughput, restore_times
 from .steady import Offered, Window, capacity, checkpoints, run_windows, steady_fleet
 from .training import labeler_throughput, training_time
@@ -76,6 +77,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "asof": run_asof_bench,
         "control": lambda: run_control_only(root, stamp),
         "nautilus": lambda: _nautilus(root),
+        "replays": lambda: run_replays_bench(root, stamp),
     }
     chosen = [args.only] if args.only else list(parts) if args.all else ["ingest", "steady", "scale-out"]
     for name in chosen:

@@ -126,6 +126,7 @@ class ChaosFleet:
         self.procs: dict[str, Proc] = {}
         self.exits: list[str] = []  # unexpected exits, with the last log lines
         self.kills = 0
+        self.partners: dict[str, str] = {}  # a worker's process -> its warm standby's, and back
         self._lock = threading.Lock()
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="chaos-supervisor", daemon=True)
@@ -146,6 +147,22 @@ class ChaosFleet:
         if not self._thread.is_alive():
             self._thread.start()
         return proc
+
+    def start_pair(self, worker: str) -> None:
+        """A worker and its warm standby: two processes of one identity pinned to slot 0 (one
+        holds it, the other waits, imported and not ready)."""
+        standby = f"{worker}+standby"
+        self.start(worker, runtime__slot="0")
+        self.start(worker, standby, runtime__slot="0")
+        self.partners |= {worker: standby, standby: worker}
+
+    def active(self, name: str) -> str:
+        """The process of `name`'s pair that holds the slot (`name` itself without a pair)."""
+        partner = self.partners.get(name)
+        if partner is None:
+            return name
+        status = self.status(name)
+        return partner if status is not None and status.get("lifecycle") == "standby" else name
 
     def log(self, proc: Proc) -> Path:
         return self.root / f"{proc.name}.log"
@@ -181,6 +198,7 @@ class ChaosFleet:
 
     def kill(self, name: str) -> None:
         """SIGKILL a worker and start its replacement at once (a pod restarted in place)."""
+        name = self.active(name)
         with self._lock:
             proc = self.procs[name]
             proc.signalled = True
@@ -271,9 +289,17 @@ class ChaosFleet:
         pending = names if names is not None else [p.name for p in self.live()]
         while pending and time.monotonic() < deadline:
             time.sleep(0.5)
-            pending = [n for n in pending if not _ready(self.status(n), assigned)]
+            pending = [n for n in pending if not self._ready(n, assigned)]
         if pending:
             raise HarnessError(f"workers not ready after {timeout_s:.0f}s: {self.diagnose(pending)}")
+
+    def _ready(self, name: str, assigned: bool) -> bool:
+        """Ready and assigned; of a pair, one ready and the other ready or standing by."""
+        if name not in self.partners:
+            return _ready(self.status(name), assigned)
+        both = [self.status(n) for n in (name, self.partners[name])]
+        standing_by = sum(1 for st in both if st is not None and st.get("lifecycle") == "standby")
+        return standing_by == 1 and any(_ready(st, assigned) for st in both)
 
     def diagnose(self, names: list[str] | None = None) -> str:
         """What each unhealthy worker says about itself: lifecycle, poll age, lag, last error."""
@@ -287,6 +313,8 @@ class ChaosFleet:
             st = self.status(p.name)
             if st is None:
                 parts.append(f"{p.name}: no /status answer{crashes}")
+                continue
+            if st.get("lifecycle") == "standby":
                 continue
             lag = sum(int(v.get("lag", 0)) for v in st.get("partitions", {}).values())
             poll_age = float(st.get("last_poll_age_s", 0))

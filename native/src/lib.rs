@@ -1,0 +1,202 @@
+//! regime_fleet_native: ingest's compiled batch path. `Wrapper.wrap` takes consumed messages
+//! (anything with confluent-kafka Message's methods) and returns, for the longest run it can
+//! take, what ingest writes to market.buffer, ready for the producer: the RawInputBufferRecord
+//! spliced around the raw event's bytes (byte for byte what workers.ingest's Python path
+//! writes), its key and headers. It stops at the first message it cannot vouch for; the
+//! runtime gives that one to the Python reference.
+
+mod avro;
+mod event;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use sha2::{Digest, Sha256};
+
+use event::{accept, Bounds, KINDS};
+
+const BUFFER_SCHEMA: &str = "RawInputBufferRecord";
+const CORRELATION: &str = "correlation_id";
+const PREFIX: usize = 10; // C3 01 + the 8-byte fingerprint
+
+#[pyclass(frozen)]
+struct Wrapper {
+    output_topic: Py<PyString>,
+    kind_values: Vec<Py<PyBytes>>, // the event_type header's value per kind, made once
+    schema_value: Py<PyBytes>,
+    raw_prefix: Vec<u8>,
+    buffer_prefix: Vec<u8>,
+    bounds: Bounds,
+    max_future_ms: i64,
+}
+
+#[pymethods]
+impl Wrapper {
+    /// raw_prefix / buffer_prefix: the single-object headers (C3 01 + fingerprint) of the
+    /// current RawMarketEvent and RawInputBufferRecord schemas.
+    #[new]
+    #[pyo3(signature = (output_topic, raw_prefix, buffer_prefix, min_ts_ms, max_ts_ms, max_future_ms))]
+    fn new(
+        output_topic: Bound<'_, PyString>,
+        raw_prefix: &[u8],
+        buffer_prefix: &[u8],
+        min_ts_ms: i64,
+        max_ts_ms: i64,
+        max_future_ms: i64,
+        py: Python<'_>,
+    ) -> PyResult<Self> {
+        if raw_prefix.len() != PREFIX || buffer_prefix.len() != PREFIX {
+            return Err(PyValueError::new_err("prefixes are C3 01 and an 8-byte fingerprint"));
+        }
+        Ok(Wrapper {
+            output_topic: output_topic.unbind(),
+            kind_values: KINDS.iter().map(|k| PyBytes::new(py, k.as_bytes()).unbind()).collect(),
+            schema_value: PyBytes::new(py, BUFFER_SCHEMA.as_bytes()).unbind(),
+            raw_prefix: raw_prefix.to_vec(),
+            buffer_prefix: buffer_prefix.to_vec(),
+            bounds: Bounds { min_ts_ms, max_ts_ms },
+            max_future_ms,
+        })
+    }
+
+    /// messages[start:] while each is a record of one topic that the reference would accept:
+    /// a list of (event_id, (output_topic, key, value, headers, partition)), where value is
+    /// the encoded RawInputBufferRecord (source_topic, ingest_ts_ms = now_ms) and the output
+    /// is at most max_bytes as Checkpoint.emit counts it.
+    fn wrap<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyList>,
+        start: usize,
+        source_topic: &str,
+        now_ms: i64,
+        max_bytes: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let mut topic: Option<Bound<'py, PyAny>> = None;
+        for msg in messages.iter().skip(start) {
+            if !msg.call_method0(intern!(py, "error"))?.is_none() {
+                break;
+            }
+            let this_topic = msg.call_method0(intern!(py, "topic"))?;
+            match &topic {
+                None => topic = Some(this_topic),
+                Some(t) if !t.eq(&this_topic)? => break,
+                _ => {}
+            }
+            match self.one(py, &msg, source_topic, now_ms, max_bytes)? {
+                Some(item) => out.append(item)?,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Wrapper {
+    fn one<'py>(
+        &self,
+        py: Python<'py>,
+        msg: &Bound<'py, PyAny>,
+        source_topic: &str,
+        now_ms: i64,
+        max_bytes: usize,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let value = msg.call_method0(intern!(py, "value"))?;
+        let Ok(value) = value.downcast::<PyBytes>() else { return Ok(None) };
+        let raw = value.as_bytes();
+        if raw.len() < PREFIX || raw[..PREFIX] != self.raw_prefix[..] {
+            return Ok(None);
+        }
+        let body = &raw[PREFIX..];
+        let Some(event) = accept(body, self.bounds) else { return Ok(None) };
+        // check_trust: keyed by the symbol, and not too far ahead of the record's timestamp.
+        let key = msg.call_method0(intern!(py, "key"))?;
+        let Ok(key) = key.downcast::<PyBytes>() else { return Ok(None) };
+        if key.as_bytes() != event.symbol.as_bytes() {
+            return Ok(None);
+        }
+        let stamped: i64 = msg.call_method0(intern!(py, "timestamp"))?.get_item(1)?.extract()?;
+        let future = i128::from(event.event_ts_ms) > i128::from(stamped) + i128::from(self.max_future_ms);
+        if self.max_future_ms != 0 && stamped > 0 && future {
+            return Ok(None);
+        }
+        let Some(corr) = correlation(py, msg, event.event_id)? else { return Ok(None) };
+        let partition: i64 = msg.call_method0(intern!(py, "partition"))?.extract()?;
+        let offset: i64 = msg.call_method0(intern!(py, "offset"))?.extract()?;
+        let kind = KINDS[event.kind];
+
+        let mut wrapped = Vec::with_capacity(raw.len() + source_topic.len() + corr.len() + 32);
+        wrapped.extend_from_slice(&self.buffer_prefix);
+        wrapped.extend_from_slice(body);
+        avro::write_string(&mut wrapped, source_topic);
+        avro::write_long(&mut wrapped, partition);
+        avro::write_long(&mut wrapped, offset);
+        avro::write_long(&mut wrapped, now_ms);
+        avro::write_string(&mut wrapped, &corr);
+        // What Checkpoint.emit counts: value bytes, key characters, header names and values.
+        let headers = "event_type".len() + kind.len() + "schema".len() + BUFFER_SCHEMA.len();
+        let size = wrapped.len() + event.symbol.chars().count() + headers + CORRELATION.len() + corr.len();
+        if size > max_bytes {
+            return Ok(None);
+        }
+        let headers = PyList::new(
+            py,
+            [
+                (intern!(py, "event_type"), self.kind_values[event.kind].bind(py).clone()),
+                (intern!(py, "schema"), self.schema_value.bind(py).clone()),
+                (intern!(py, CORRELATION), PyBytes::new(py, corr.as_bytes())),
+            ],
+        )?;
+        let output = (self.output_topic.bind(py), key, PyBytes::new(py, &wrapped), headers, partition);
+        Ok(Some((PyString::new(py, event.event_id), output).into_pyobject(py)?))
+    }
+}
+
+/// The last correlation_id header when it is set (strict UTF-8; anything else goes to the
+/// reference, which decodes with replacement), else the id derived from the event_id as
+/// workers.contracts.identity.correlation_id derives it. None: leave it to the reference.
+fn correlation(py: Python<'_>, msg: &Bound<'_, PyAny>, event_id: &str) -> PyResult<Option<String>> {
+    let headers = msg.call_method0(intern!(py, "headers"))?;
+    let mut given: &[u8] = b"";
+    let mut holder = None;
+    if !headers.is_none() {
+        for pair in headers.try_iter()? {
+            let pair = pair?;
+            let name = pair.get_item(0)?;
+            let Ok(name) = name.downcast::<PyString>() else { return Ok(None) };
+            if name.to_str()? != CORRELATION {
+                continue;
+            }
+            holder = Some(pair.get_item(1)?);
+        }
+    }
+    if let Some(v) = &holder {
+        if !v.is_none() {
+            let Ok(bytes) = v.downcast::<PyBytes>() else { return Ok(None) };
+            given = bytes.as_bytes();
+        }
+    }
+    if !given.is_empty() {
+        return Ok(std::str::from_utf8(given).ok().map(str::to_owned));
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hasher = Sha256::new();
+    hasher.update(b"correlation:");
+    hasher.update(event_id.as_bytes());
+    let digest = hasher.finalize();
+    let mut id = String::with_capacity(28);
+    id.push_str("evt-");
+    for b in &digest[..12] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    Ok(Some(id))
+}
+
+#[pymodule]
+fn regime_fleet_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Wrapper>()?;
+    Ok(())
+}
