@@ -214,7 +214,7 @@ class Node:
             [
                 sys.executable, "-m", "tests.integration.nautilus_node", "--redis-port",
                 str(urlparse(redis_url).port or 6379), "--trader-id", keys.trader, "--stream", keys.delivery,
-                "--out", str(out), "--signals", str(signals), "--symbols", str(symbols), "--seconds", "60",
+                "--out", str(out), "--signals", str(signals), "--symbols", str(symbols), "--seconds", "300",
             ],
             env=os.environ.copy(),
         )  # fmt: skip
@@ -280,7 +280,7 @@ def test_a_nautilus_node_hears_each_record_once_in_order_across_its_restart(
     wait_for(lambda: client.xlen(keys.delivery) >= len(decisions), 60, "the decisions in the stream")
     node = Node(redis_url, keys, tmp_path / "run1.jsonl", signals=n, symbols=k)
     try:
-        wait_for(lambda: node.count("EnrichedSignal") >= n, 60, f"{n} enriched signals at the node's Actor")
+        wait_for(lambda: node.count("EnrichedSignal") >= n, 120, f"{n} enriched signals at the node's Actor")
     finally:
         node.stop()
     heard = node.heard()
@@ -322,7 +322,7 @@ def test_a_nautilus_node_hears_each_record_once_in_order_across_its_restart(
                 set(ids_of(node.heard(), "EnrichedSignal")) >= want_e
                 and set(ids_of(node.heard(), "RegimeDecision")) >= want_d
             ),
-            60,
+            120,
             "every record delivered while the node was down or starting",
         )
     finally:

@@ -68,6 +68,6 @@ def load(settings: IngestSettings, splice: Splice | None) -> tuple[NativeWrapper
     return NativeWrapper(regime_fleet_native, settings), "the compiled path (regime_fleet_native)"
 
 
-def announce(path: str) -> None:
-    """The one log line that says which ingest path runs."""
-    structlog.get_logger().info("ingest_path", worker="ingest", path=path)
+def announce(path: str, group_id: str) -> None:
+    """The one log line that says which ingest path runs (with the fields every worker line has)."""
+    structlog.get_logger().info("ingest_path", worker="ingest", group_id=group_id, path=path)

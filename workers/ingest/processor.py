@@ -143,5 +143,5 @@ class IngestProcessor(ProcessorBase):
 def create(settings: FleetSettings, edges: Edges) -> IngestProcessor:
     processor = IngestProcessor(IngestSettings.of(settings), edges)
     if edges.splice is not None:  # a live worker says which path it runs; in-memory runs stay quiet
-        native.announce(processor.path)
+        native.announce(processor.path, settings.group(processor.name))
     return processor
