@@ -207,31 +207,46 @@ class Driver:
         if partition not in assigned:
             assigned.add(partition)
             processor.assigned([partition])
-        key = logged.key.decode("utf-8", "replace") if isinstance(logged.key, bytes) else logged.key
-        text_headers = {
-            k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in logged.headers.items()
-        }
-        assert isinstance(logged.value, Mapping)
-        record = Record(
-            logged.topic,
-            partition,
-            logged.offset,
-            key,
-            logged.value,
-            text_headers,
-            timestamp_ms=logged.timestamp_ms,
-        )
+        record = self._record(logged)
         views = self._views(name, partition)
+        self._begin(views)
         try:
             outputs = processor.process(record, views, self._now_ms)
         except Exception as exc:  # as the runtime does: the record is dead-lettered, the rest goes on
-            for view in views.values():
-                view.discard()
+            self._undo(views)
             spec = self.topology.worker(name)
             outputs = [
                 dead_letter(record, spec.dead_letter, "PROCESSOR_ERROR", f"{type(exc).__name__}: {exc}")
             ]
         self._commit(name, partition, views, outputs)
+
+    def _record(self, logged: Logged, raw: bytes = b"") -> Record:
+        """The Record a core gets for a logged record (key and headers as text)."""
+        key = logged.key.decode("utf-8", "replace") if isinstance(logged.key, bytes) else logged.key
+        headers = logged.headers
+        if any(isinstance(v, bytes) for v in headers.values()):
+            headers = {
+                k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in headers.items()
+            }
+        assert isinstance(logged.value, Mapping)
+        return Record(
+            logged.topic,
+            logged.partition,
+            logged.offset,
+            key,
+            logged.value,
+            headers,  # type: ignore[arg-type]  # text only, made so above
+            raw=raw,
+            timestamp_ms=logged.timestamp_ms,
+        )
+
+    def _begin(self, views: Mapping[str, StoreView]) -> None:
+        """Before a record is processed (the test driver's views are fresh per record)."""
+
+    def _undo(self, views: Mapping[str, StoreView]) -> None:
+        """A record failed: its store writes go."""
+        for view in views.values():
+            view.discard()
 
     def _punctuate(self) -> bool:
         """Each punctuating worker's partitions whose interval bucket has not run yet (as the

@@ -20,7 +20,7 @@ from typing import Any
 from workers.config import FleetSettings
 from workers.processing.driver import Driver, Logged
 from workers.processing.processor import Edges, Processor
-from workers.processing.records import Output, Record, dead_letter
+from workers.processing.records import Output, Record
 from workers.processing.registry import create_processor
 from workers.state import StoreView
 from workers.topology import Topology
@@ -110,43 +110,17 @@ class ReplayDriver(Driver):
         for name, processor in consumers:
             self._process(name, processor, logged)
 
-    def _process(self, name: str, processor: Processor, logged: Logged) -> None:
-        partition = logged.partition
-        assigned = self._assigned.setdefault(name, set())
-        if partition not in assigned:
-            assigned.add(partition)
-            processor.assigned([partition])
-        key = logged.key.decode("utf-8", "replace") if isinstance(logged.key, bytes) else logged.key
-        headers = logged.headers
-        if any(isinstance(v, bytes) for v in headers.values()):
-            headers = {
-                k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in headers.items()
-            }
-        assert isinstance(logged.value, Mapping)
-        fed = self._fed == (logged.topic, partition, logged.offset)
-        record = Record(
-            logged.topic,
-            partition,
-            logged.offset,
-            key,
-            logged.value,
-            headers,  # type: ignore[arg-type]  # text only, checked above
-            raw=self._fed_raw if fed else b"",
-            timestamp_ms=logged.timestamp_ms,
-        )
-        views = self._views(name, partition)
+    def _record(self, logged: Logged, raw: bytes = b"") -> Record:
+        fed = self._fed == (logged.topic, logged.partition, logged.offset)
+        return super()._record(logged, self._fed_raw if fed else raw)
+
+    def _begin(self, views: Mapping[str, StoreView]) -> None:
         for view in views.values():
             view.begin_record()
-        try:
-            outputs = processor.process(record, views, self._now_ms)
-        except Exception as exc:  # as the runtime does: the record is dead-lettered, the rest goes on
-            for view in views.values():
-                view.rollback_record()
-            spec = self.topology.worker(name)
-            outputs = [
-                dead_letter(record, spec.dead_letter, "PROCESSOR_ERROR", f"{type(exc).__name__}: {exc}")
-            ]
-        self._commit(name, partition, views, outputs)
+
+    def _undo(self, views: Mapping[str, StoreView]) -> None:
+        for view in views.values():
+            view.rollback_record()
 
     def _commit(
         self, name: str, partition: int, views: Mapping[str, StoreView], outputs: list[Output]

@@ -217,7 +217,8 @@ class ChaosFleet:
         self, name: str, timeout_s: float = 40.0, between: Callable[[], None] | None = None
     ) -> int | None:
         """SIGTERM, wait for the drain, run `between`, start again; the exit code (None: had
-        to SIGKILL)."""
+        to SIGKILL). Of a pair, the process holding the slot."""
+        name = self.active(name)
         code = self._terminate(name, timeout_s)
         if between is not None:
             between()

@@ -234,6 +234,13 @@ def rolling_restart(run: ScenarioRun, size: Size, rng: random.Random) -> None:
         run.fleet.wait_ready(60, [worker])
 
 
+def rolling_restart_standby(run: ScenarioRun, size: Size, rng: random.Random) -> None:
+    """The same rollout with a warm standby beside each worker: the active process drains on
+    SIGTERM, its standby takes the slot, and the restarted process stands by in its turn."""
+    run.standby = True
+    rolling_restart(run, size, rng)
+
+
 # -- 6. an oversized event ---------------------------------------------------------------
 
 
@@ -377,6 +384,11 @@ SCENARIOS = {
             {"engine__mode": "hysteresis"},
         ),
         Scenario("rolling-restart", rolling_restart, "every worker restarted one at a time (a rollout)"),
+        Scenario(
+            "rolling-restart-standby",
+            rolling_restart_standby,
+            "every worker's active process restarted one at a time, warm standbys beside them",
+        ),
         Scenario("oversized", oversized, f"one valid {OVERSIZED_BYTES:,}-byte event on market.raw"),
         Scenario("hostile", hostile, "an event dated 2096, wrong keys, a forged result on engine.results"),
     )

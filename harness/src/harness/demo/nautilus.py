@@ -25,6 +25,7 @@ from workers.nautilus_bridge import payloads
 
 PER_SYMBOL = 3  # the latest crossovers of each symbol the node's Strategy publishes
 TRADER = "DEMO-001"
+STRATEGY = "nautilus-ma-crossover"  # the strategy_id of the node's signals
 
 
 def nautilus_act(
@@ -57,15 +58,18 @@ def nautilus_act(
         env={**os.environ, "NODE_LOG_LEVEL": "ERROR"},
     )  # fmt: skip
     heard: list[dict[str, Any]] = []
+
+    def own(h: dict[str, Any]) -> bool:  # an enriched signal of this node's Strategy
+        return h["type"] == "EnrichedSignal" and h.get("strategy_id") == STRATEGY
+
     try:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and sum(h["type"] == "EnrichedSignal" for h in heard) < len(
-            signals
-        ):
+        while time.monotonic() < deadline and sum(map(own, heard)) < len(signals):
             lines = out.read_text().splitlines() if out.exists() else []
             for line in lines[len(heard) :]:
                 heard.append(json.loads(line))
-                print(_describe(heard[-1]), flush=True)
+                if own(heard[-1]):
+                    print(_describe(heard[-1]), flush=True)
             time.sleep(0.2)
     finally:
         node.send_signal(signal.SIGINT)
@@ -73,13 +77,19 @@ def nautilus_act(
             node.wait(30)
         except subprocess.TimeoutExpired:
             node.kill()
-    enriched = sum(h["type"] == "EnrichedSignal" for h in heard)
-    decisions = sum(h["type"] == "RegimeDecision" for h in heard)
+    enriched = sum(map(own, heard))
+    others = sum(h["type"] == "EnrichedSignal" for h in heard) - enriched
+    decisions = [h for h in heard if h["type"] == "RegimeDecision"]
+    latest = {h["symbol"]: h for h in decisions}
     print(
-        f"the node's Actor heard {enriched}/{len(signals)} enriched signals and {decisions} regime decisions "
-        f"(the latest per symbol, asked for on start, then live)",
+        f"the node's Actor heard {enriched}/{len(signals)} of its Strategy's signals enriched; besides, "
+        f"{len(decisions)} regime decisions (the snapshot asked for on start, and the earlier acts' that "
+        f"the bridge delivered after the node started) and {others} enriched signals of the earlier acts. "
+        "The latest decision per symbol:",
         flush=True,
     )
+    for symbol in sorted(latest):
+        print(_describe(latest[symbol]), flush=True)
     return {"nautilus_signals": len(signals), "nautilus_enriched": enriched}
 
 
@@ -92,7 +102,7 @@ def _reference_signals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for symbol in sorted(by_symbol):
         for s in by_symbol[symbol][-PER_SYMBOL:]:
             body = payloads.signal_payload(
-                "nautilus-ma-crossover", symbol, int(s["direction"]), float(s["price"]),
+                STRATEGY, symbol, int(s["direction"]), float(s["price"]),
                 int(s["signal_ts_ms"]) * payloads.NS_PER_MS, strength=float(s["strength"]),
                 features={k: float(v) for k, v in s["features"].items()},
             )  # fmt: skip
