@@ -2,7 +2,9 @@
 (JSON lines or CSV in, the same format out, one answer or one error per input line).
 
 Pure: the tables, the wall clock and the lines come in as arguments, so the api's route, the
-CLI (`regime-fleet asof`) and the library (`asof_join`) share every rule.
+CLI (`regime-fleet asof`) and the library (`asof_join`) share every rule. The bulk join answers
+a chunk of lines at once (times parsed and histories searched with numpy); a line the chunk
+cannot take (a quoted CSV cell, an unusual time, a miss) is answered by the one-line path.
 """
 
 from __future__ import annotations
@@ -11,17 +13,30 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .history import AsOfMiss, Version, VersionedTable
+import numpy as np
+
+from .history import KNOWN_NOW, AsOfMiss, Ms, Version, VersionedTable
 
 Kind = Literal["regime", "signal"]
 Format = Literal["jsonl", "csv"]
 MAX_LINE_BYTES = 65_536
+CHUNK_LINES = 16384  # lines answered at once: spreads numpy's per-call cost, bounds memory
+CHUNK_CHARS = 1 << 20
 _INT = re.compile(r"-?\d{1,16}")
+# What `fast_times` reads at once: ASCII epoch ms, and the ISO-8601 form numpy reads as
+# `fromisoformat` does, in years whose microseconds a double holds exactly.
+_FAST_INT = re.compile(r"-?[0-9]{1,16}")
+_FAST_INTS = re.compile(r"(?:-?[0-9]{1,16}\n)*-?[0-9]{1,16}")
+_FAST_ISO = re.compile(
+    r"(?:19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z?"
+)
+NO_TIME = np.iinfo(np.int64).min  # `fast_times`: only `parse_time` can read this one
 REGIME_COLUMNS = (
     "regime",
     "confidence",
@@ -76,6 +91,33 @@ def parse_time(value: Any, name: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
+def fast_times(values: list[Any], blank: int) -> Ms:
+    """`parse_time` of many values at once (`blank` for None or ""), NO_TIME for a value only
+    `parse_time` can read (or refuse)."""
+    with suppress(TypeError):  # a value not a str: read one by one
+        if _FAST_INTS.fullmatch("\n".join(values)):
+            return np.array(values, dtype=np.int64)  # the usual chunk: every value epoch ms
+    out = np.full(len(values), NO_TIME, dtype=np.int64)
+    iso: list[int] = []
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            out[i] = blank
+        elif type(v) is int and -(10**16) < v < 10**16:
+            out[i] = v
+        elif type(v) is str and _FAST_INT.fullmatch(v):
+            out[i] = int(v)
+        elif type(v) is str and _FAST_ISO.fullmatch(v):
+            iso.append(i)
+    if iso:
+        try:
+            us = np.array([values[i].rstrip("Z") for i in iso], dtype="datetime64[us]").astype(np.int64)
+        except ValueError:  # a day the month does not have: each answered (refused) alone
+            return out
+        # As parse_time rounds: seconds as a double, then milliseconds truncated.
+        out[iso] = (us.astype(np.float64) / 1e6 * 1000).astype(np.int64)
+    return out
+
+
 @dataclass(frozen=True)
 class Question:
     symbol: str
@@ -100,40 +142,46 @@ def question(symbol: Any, as_of: Any, known_at: Any, now_ms: int) -> Question:
     return Question(symbol, as_of_ms, known_at_ms)
 
 
-def regime_answer(version: Version) -> dict[str, Any]:
-    """The decision of a version, flat: what a backtest joins on, and where it is on the chain."""
+def regime_cells(version: Version) -> tuple[Any, ...]:
+    """The decision of a version, flat (REGIME_COLUMNS): what a backtest joins on, and where it
+    is on the chain."""
     e = version.value
     decision = e.get("hysteresis_decision")
     output = e.get("regime_output") or {}
-    return {
-        "regime": decision["current_regime"] if decision else output.get("regime"),
-        "confidence": output.get("confidence"),
-        "engine_timestamp_ms": e["engine_timestamp_ms"],
-        "event_type": e["event_type"],
-        "event_id": e["event_id"],
-        "event_hash": e["provenance"].get("event_hash", ""),
-        "chain_position": version.chain_position,
-        "published_ms": version.published_ms,
-        "partition": version.partition,
-        "offset": version.offset,
-    }
+    return (
+        decision["current_regime"] if decision else output.get("regime"),
+        output.get("confidence"),
+        e["engine_timestamp_ms"],
+        e["event_type"],
+        e["event_id"],
+        e["provenance"].get("event_hash", ""),
+        version.chain_position,
+        version.published_ms,
+        version.partition,
+        version.offset,
+    )
 
 
-def signal_answer(version: Version) -> dict[str, Any]:
+def signal_cells(version: Version) -> tuple[Any, ...]:
     e = version.value
-    return {
-        "signal_id": e["signal"]["signal_id"],
-        "signal_ts_ms": e["signal"]["signal_ts_ms"],
-        "regime": e.get("regime"),
-        "regime_weight": e.get("regime_weight"),
-        "meta_confidence": e.get("meta_confidence"),
-        "published_ms": version.published_ms,
-        "partition": version.partition,
-        "offset": version.offset,
-    }
+    signal = e["signal"]
+    return (
+        signal["signal_id"],
+        signal["signal_ts_ms"],
+        e.get("regime"),
+        e.get("regime_weight"),
+        e.get("meta_confidence"),
+        version.published_ms,
+        version.partition,
+        version.offset,
+    )
 
 
-ANSWERS = {"regime": regime_answer, "signal": signal_answer}
+CELLS = {"regime": regime_cells, "signal": signal_cells}
+
+
+def regime_answer(version: Version) -> dict[str, Any]:
+    return dict(zip(REGIME_COLUMNS, regime_cells(version), strict=True))
 
 
 def answer(table: VersionedTable, kind: Kind, q: Question) -> dict[str, Any]:
@@ -143,7 +191,7 @@ def answer(table: VersionedTable, kind: Kind, q: Question) -> dict[str, Any]:
         "symbol": q.symbol,
         "as_of_ms": q.as_of_ms,
         "known_at_ms": q.known_at_ms,
-        **ANSWERS[kind](version),
+        **dict(zip(COLUMNS[kind], CELLS[kind](version), strict=True)),
     }
 
 
@@ -168,19 +216,18 @@ class LineSplitter:
         self.overflow = False
 
     def feed(self, chunk: bytes) -> Iterator[tuple[int, str | None]]:
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                self._hold(chunk[start:])
-                return
-            self._hold(chunk[start:end])
-            yield self._line()
-            start = end + 1
+        *ended, rest = chunk.split(b"\n")
+        for raw in ended:
+            if self.buffer or self.overflow:  # the end of a line begun in an earlier chunk
+                self._hold(raw)
+                yield self._line(self._release())
+            else:
+                yield self._line(raw)
+        self._hold(rest)
 
     def end(self) -> Iterator[tuple[int, str | None]]:
         if self.buffer or self.overflow:
-            yield self._line()
+            yield self._line(self._release())
 
     def _hold(self, part: bytes) -> None:
         if self.overflow or len(self.buffer) + len(part) > self.limit:
@@ -188,11 +235,15 @@ class LineSplitter:
         else:
             self.buffer += part
 
-    def _line(self) -> tuple[int, str | None]:
-        self.number += 1
-        raw, too_long = bytes(self.buffer), self.overflow
+    def _release(self) -> bytes | None:
+        """The held line, None if it was too long; holds nothing after."""
+        raw = None if self.overflow else bytes(self.buffer)
         self.buffer, self.overflow = bytearray(), False
-        if too_long:
+        return raw
+
+    def _line(self, raw: bytes | None) -> tuple[int, str | None]:
+        self.number += 1
+        if raw is None or len(raw) > self.limit:
             return self.number, None
         try:
             return self.number, raw.decode("utf-8").rstrip("\r")
@@ -201,16 +252,19 @@ class LineSplitter:
 
 
 class BulkJoin:
-    """Answers a bulk body line by line: JSON lines ({"symbol", "as_of"[, "known_at"]}) or CSV
-    (a header naming symbol, as_of and optionally known_at); the output is the same format,
-    one row per input row (blank lines skipped), each with its `line` number."""
+    """Answers a bulk body: JSON lines ({"symbol", "as_of"[, "known_at"]}) or CSV (a header
+    naming symbol, as_of and optionally known_at); the output is the same format, one row per
+    input row (blank lines skipped), each with its `line` number. `rows` answers chunks of
+    lines at once; `row` one line, as `rows` does for every line it cannot take."""
 
     def __init__(self, tables: Mapping[str, VersionedTable], kind: Kind, fmt: Format, now_ms: int) -> None:
         self.table = tables[kind]
         self.kind: Kind = kind
         self.fmt: Format = fmt
         self.now_ms = now_ms
-        self.columns = ("line", "symbol", "as_of_ms", "known_at_ms", *COLUMNS[kind], "error", "message")
+        self.keys = ("line", "symbol", "as_of_ms", "known_at_ms", *COLUMNS[kind])
+        self.columns = (*self.keys, "error", "message")
+        self._template = ",".join(["%s"] * len(self.columns)) + "\n"
         self.header: list[str] | None = None
         self.answered = 0
         self.refused = 0
@@ -218,25 +272,29 @@ class BulkJoin:
         self._writer = csv.writer(self._buffer, lineterminator="\n")
 
     def start(self) -> str:
-        return self._csv_row(self.columns) if self.fmt == "csv" else ""
+        return self._csv_text([self.columns]) if self.fmt == "csv" else ""
 
     def row(self, number: int, text: str | None) -> str:
         """The output line (with its newline) for input line `number`; '' for a skipped line."""
-        if text is not None and not text.strip():
+        out = self._out(number, text)
+        if out is None:
             return ""
-        try:
-            if text is None:
-                raise BadQuery("LINE_UNREADABLE", f"not UTF-8 or longer than {MAX_LINE_BYTES} bytes")
-            fields = self._fields(text)
-            if fields is None:
-                return ""  # the CSV header
-            q = question(fields.get("symbol"), fields.get("as_of"), fields.get("known_at"), self.now_ms)
-            out = {"line": number, **answer(self.table, self.kind, q)}
-            self.answered += 1
-        except (BadQuery, AsOfMiss) as exc:
-            out = {"line": number, "error": exc.code, "message": str(exc)}
-            self.refused += 1
-        return self._render(out)
+        if self.fmt == "jsonl":
+            return _json_line(out)
+        return self._csv_text([[out.get(c) for c in self.columns]])
+
+    def rows(self, lines: Iterable[tuple[int, str | None]]) -> Iterator[str]:
+        """`row` of each line after `first` (skipped lines left out), answered in chunks of at
+        most CHUNK_LINES lines or CHUNK_CHARS characters: bounded however many lines come."""
+        chunk: list[tuple[int, str | None]] = []
+        size = 0
+        for line in lines:
+            chunk.append(line)
+            size += len(line[1] or "")
+            if len(chunk) == CHUNK_LINES or size >= CHUNK_CHARS:
+                yield from self._chunk(chunk)
+                chunk, size = [], 0
+        yield from self._chunk(chunk)
 
     def first(self, number: int, text: str | None) -> str:
         """The first non-blank line: as `row`, but BadQuery when it shows the body is not in
@@ -251,6 +309,120 @@ class BulkJoin:
             if self.fmt == "csv":
                 return ""
         return self.row(number, text)
+
+    def _out(self, number: int, text: str | None) -> dict[str, Any] | None:
+        """One line's answer or error, None for a blank line or the CSV header."""
+        if text is not None and not text.strip():
+            return None
+        try:
+            if text is None:
+                raise BadQuery("LINE_UNREADABLE", f"not UTF-8 or longer than {MAX_LINE_BYTES} bytes")
+            fields = self._fields(text)
+            if fields is None:
+                return None  # the CSV header
+            q = question(fields.get("symbol"), fields.get("as_of"), fields.get("known_at"), self.now_ms)
+            out = {"line": number, **answer(self.table, self.kind, q)}
+            self.answered += 1
+        except (BadQuery, AsOfMiss) as exc:
+            out = {"line": number, "error": exc.code, "message": str(exc)}
+            self.refused += 1
+        return out
+
+    def _chunk(self, lines: list[tuple[int, str | None]]) -> list[str]:
+        """The output lines of `lines`: the questions the chunk can take answered at once (times
+        parsed together, each symbol's history searched once), every other line by `_out`."""
+        at, symbols, as_ofs, known_ats = self._questions(lines)
+        as_of_ms = fast_times(as_ofs, NO_TIME)
+        known_at_ms = fast_times(known_ats, KNOWN_NOW)
+        now = self.now_ms
+        asked = (as_of_ms != NO_TIME) & (as_of_ms <= now)
+        asked &= (known_at_ms != NO_TIME) & ((known_at_ms <= now) | (known_at_ms == KNOWN_NOW))
+        by_symbol: dict[str, list[int]] = {}
+        for j in np.flatnonzero(asked).tolist():
+            by_symbol.setdefault(symbols[j], []).append(j)
+        answers: list[tuple[int, Version] | None] = [None] * len(lines)  # per line: (j, its answer)
+        for symbol, js in by_symbol.items():
+            history = self.table.histories.get(symbol)
+            if history is not None:
+                for j, version in zip(js, history.as_of_many(as_of_ms[js], known_at_ms[js]), strict=True):
+                    if version is not None:
+                        answers[at[j]] = (j, version)
+        cells_of, as_of_list, known_at_list = CELLS[self.kind], as_of_ms.tolist(), known_at_ms.tolist()
+        jsonl, out = self.fmt == "jsonl", []
+        for (number, text), found in zip(lines, answers, strict=True):
+            if found is None:
+                other = self._out(number, text)
+                if other is not None:
+                    out.append(
+                        _json_line(other) if jsonl else self._csv_line([other.get(c) for c in self.columns])
+                    )
+                continue
+            j, version = found
+            self.answered += 1
+            known_at = known_at_list[j]
+            if jsonl:
+                known = None if known_at == KNOWN_NOW else known_at
+                cells = (number, symbols[j], as_of_list[j], known, *cells_of(version))
+                out.append(_json_line(dict(zip(self.keys, cells, strict=True))))
+            else:
+                known = "" if known_at == KNOWN_NOW else known_at
+                out.append(
+                    self._csv_line((number, symbols[j], as_of_list[j], known, *cells_of(version), "", ""))
+                )
+        return out
+
+    def _csv_line(self, cells: Sequence[Any]) -> str:
+        """One row as csv.writer writes it: joined directly unless a cell needs quotes."""
+        if None in cells:
+            cells = ["" if cell is None else cell for cell in cells]
+        line = self._template % tuple(cells)
+        if (
+            line.count(",") == len(cells) - 1
+            and '"' not in line
+            and "\r" not in line
+            and line.find("\n") == len(line) - 1
+        ):
+            return line
+        return self._csv_text([cells])
+
+    def _questions(
+        self, lines: list[tuple[int, str | None]]
+    ) -> tuple[list[int], list[str], list[Any], list[Any]]:
+        """The lines whose question the chunk can take (their index in `lines`), with their
+        symbol, as_of and known_at as read: CSV rows without quotes or carriage returns (a plain
+        split reads them as the csv module does), JSON objects."""
+        at: list[int] = []
+        symbols: list[str] = []
+        as_ofs: list[Any] = []
+        known_ats: list[Any] = []
+        if self.fmt == "csv":
+            header = self.header or []
+            index = {name: i for i, name in enumerate(header)}  # the last of a repeated name
+            s, a, k = index.get("symbol", 0), index.get("as_of", 0), index.get("known_at")
+            for i, (_, text) in enumerate(lines):
+                if text is None or '"' in text or "\r" in text:
+                    continue
+                cells = text.split(",")
+                if len(cells) == len(header) and cells[s].strip():
+                    at.append(i)
+                    symbols.append(cells[s])
+                    as_ofs.append(cells[a])
+                    known_ats.append("" if k is None else cells[k])
+            return at, symbols, as_ofs, known_ats
+        for i, (_, text) in enumerate(lines):
+            if text is None:
+                continue
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                continue
+            symbol = value.get("symbol") if isinstance(value, dict) else None
+            if isinstance(symbol, str) and symbol.strip():
+                at.append(i)
+                symbols.append(symbol)
+                as_ofs.append(value.get("as_of"))
+                known_ats.append(value.get("known_at"))
+        return at, symbols, as_ofs, known_ats
 
     def _fields(self, text: str) -> dict[str, Any] | None:
         if self.fmt == "jsonl":
@@ -278,16 +450,15 @@ class BulkJoin:
             raise BadQuery("INVALID_ROW", f"{len(cells)} cells, the header names {len(self.header)}")
         return dict(zip(self.header, cells, strict=True))
 
-    def _render(self, out: dict[str, Any]) -> str:
-        if self.fmt == "jsonl":
-            return json.dumps(out, separators=(",", ":")) + "\n"
-        return self._csv_row(["" if out.get(c) is None else out[c] for c in self.columns])
-
-    def _csv_row(self, cells: Iterable[Any]) -> str:
+    def _csv_text(self, rows: Iterable[Iterable[Any]]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._writer.writerow(list(cells))
+        self._writer.writerows(rows)  # None is written as an empty cell
         return self._buffer.getvalue()
+
+
+def _json_line(out: dict[str, Any]) -> str:
+    return json.dumps(out, separators=(",", ":")) + "\n"
 
 
 def asof_join(
@@ -298,14 +469,14 @@ def asof_join(
     fmt: Format = "csv",
     now_ms: int,
 ) -> Iterator[str]:
-    """The library's bulk as-of join: input bytes (lines or chunks) -> output lines; BadQuery
-    when the first line shows the input is not in its format (as the api's 422)."""
+    """The library's bulk as-of join: input bytes (lines or chunks) -> output lines (answered a
+    chunk at a time); BadQuery when the first line shows the input is not in its format (as
+    the api's 422)."""
     join = BulkJoin(tables, kind, fmt, now_ms)
-    started = False
-    for number, text in lines_of(lines):
-        if not started and (text is None or text.strip()):
-            out, started = join.start() + join.first(number, text), True
-        else:
-            out = join.row(number, text)
-        if out:
-            yield out
+    numbered = lines_of(lines)
+    for number, text in numbered:
+        if text is None or text.strip():
+            if out := join.start() + join.first(number, text):
+                yield out
+            yield from join.rows(numbered)
+            return

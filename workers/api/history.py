@@ -15,11 +15,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 # Decisions only (the regime table's rule): a hysteresis decision comes after its run's
 # Completed event, at the same engine time, and wins the tie.
 RANK = {"EngineRunCompleted": 1, "HysteresisDecisionPublished": 2}
 COMPACT_EVERY = 256  # versions dropped at once: amortises the list shift
 BLOCK = 64  # versions per block of least publication times (known_at scans skip whole blocks)
+KNOWN_NOW = np.iinfo(np.int64).max  # `as_of_many`'s known_at for a question without one
+Ms = npt.NDArray[np.int64]
 
 
 class AsOfMiss(Exception):
@@ -89,8 +94,10 @@ class SymbolHistory:
     _mins: list[int] = field(default_factory=list)  # the least publication time of each BLOCK
     _mins_clean: bool = True
     _monotone: bool = True  # publication times never go down in event-time order: no scan needed
+    _arrays: tuple[Ms, Ms] | None = None  # event times and prefix-max publication times, as numpy
 
     def add(self, version: Version) -> None:
+        self._arrays = None
         key = version.key
         keys = self._keys
         if not keys or key > keys[-1]:  # in order: the usual case
@@ -124,7 +131,7 @@ class SymbolHistory:
         if drop >= COMPACT_EVERY or (drop > 0 and drop * 2 >= len(self._times)):
             del self._keys[:drop], self._times[:drop], self._versions[:drop], self._published[:drop]
             self._published_max, self._clean, self._mins_clean = [], 0, False
-            self.truncated = True
+            self.truncated, self._arrays = True, None
 
     @property
     def latest_ms(self) -> int | None:
@@ -169,6 +176,21 @@ class SymbolHistory:
             else:
                 i -= 1
         return -1
+
+    def as_of_many(self, as_of_ms: Ms, known_at_ms: Ms) -> list[Version | None]:
+        """`as_of` for many questions at once (known_at KNOWN_NOW: none): None where only `as_of`
+        can say, a miss or a late publication to scan for (the bulk join's chunks)."""
+        if self._arrays is None:  # kept until the history changes: one build serves many chunks
+            published = np.array(self._published, dtype=np.int64)
+            self._arrays = (np.array(self._times, dtype=np.int64), np.maximum.accumulate(published))
+        times, published_max = self._arrays
+        n = np.searchsorted(times, as_of_ms, side="right")
+        sure = np.searchsorted(published_max, known_at_ms, side="right")
+        # As in `as_of`: all of the first `sure` were published by K, so n - 1 when sure >= n;
+        # else, with monotone publication times, none after them was: sure - 1.
+        found = np.where(sure >= n, n - 1, sure - 1 if self._monotone else -1)
+        versions = self._versions
+        return [versions[i] if i >= 0 else None for i in found.tolist()]
 
     def as_of(self, symbol: str, as_of_ms: int, known_at_ms: int | None = None) -> Version:
         """The version valid at `as_of_ms` (as published by `known_at_ms`), or an AsOfMiss."""

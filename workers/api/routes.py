@@ -454,13 +454,13 @@ async def post_asof(
     rest = lines[lines.index((number, text)) + 1 :]
 
     async def answers() -> AsyncIterator[bytes]:
-        yield (join.start() + first + "".join(join.row(n, t) for n, t in rest)).encode()
+        yield (join.start() + first + "".join(join.rows(rest))).encode()
         if not done:
             async for chunk in body:
-                out = "".join(join.row(n, t) for n, t in splitter.feed(chunk))
+                out = "".join(join.rows(splitter.feed(chunk)))
                 if out:
                     yield out.encode()
-            tail = "".join(join.row(n, t) for n, t in splitter.end())
+            tail = "".join(join.rows(splitter.end()))
             if tail:
                 yield tail.encode()
 

@@ -21,6 +21,8 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from workers.config import FleetSettings
 from workers.enricher import market, regimes
 from workers.enricher.features import FeatureSpace, packed, present
@@ -78,26 +80,53 @@ class EnricherProcessor(ProcessorBase):
         self._rows: dict[tuple[int, int], tuple[Any, Any, Row]] = {}
 
     def look_ahead(self, records: Sequence[Record], views: Callable[[int], Mapping[str, StateStore]]) -> None:
-        """Score the batch's signals in one call per model, on the state as the batch begins.
-        A signal whose row or model changes by the time it is processed (market data for its
-        symbol in between, a model swap) misses the memo and is scored alone: same result."""
+        """Score the batch's signals in one call per model (the models as the batch begins).
+        Each row is computed on the state the batch's earlier market and regime records leave
+        (folded here on the side, nothing written), so it is the row processing computes. A
+        signal whose row or model still changes by then (a model swap) misses the memo and is
+        scored alone: same result."""
         self._scored, self._rows = {}, {}
-        rows: dict[str, tuple[LoadedModel, list[list[float]]]] = {}
+        wanted = {(r.partition, r.value["symbol"]) for r in records if r.topic == SIGNALS}
+        ahead: dict[int, _Ahead] = {}
+        groups: dict[tuple[str, ...], tuple[list[LoadedModel], list[list[float]], list[bytes]]] = {}
         for record in records:
-            if record.topic != SIGNALS or self._rejection(record) is not None:
+            if record.topic == BUFFER:
+                symbol = record.value["event"]["symbol"]
+            elif record.topic in (SIGNALS, EVENTS):
+                symbol = record.value["symbol"]
+            else:
                 continue
-            stores = views(record.partition)
-            state = stores[MARKET].get(record.value["symbol"]) if stores else None
-            models = [self.models.active(stores[PARTITION], slot) for slot in (CHAMPION, CHALLENGER)]
-            if state is None or models == [None, None]:
+            if (record.partition, symbol) not in wanted:
+                continue  # nothing of this batch reads it
+            state = ahead.get(record.partition)
+            if state is None:
+                stores = views(record.partition)
+                slots = (
+                    [self.models.active(stores[PARTITION], s) for s in (CHAMPION, CHALLENGER)]
+                    if stores
+                    else []
+                )
+                state = ahead[record.partition] = _Ahead(stores, [m for m in slots if m is not None])
+            if not state.models:
                 continue
-            row = self._row(record, state, stores, ahead=True)[1]
+            if record.topic == BUFFER:
+                state.put(MARKET, symbol, self._held(record, state.get(MARKET, symbol)))
+            elif record.topic == EVENTS:
+                state.put(REGIMES, symbol, self._recorded(record, state.get(REGIMES, symbol)))
+            elif self._rejection(record) is None:
+                market_state = state.get(MARKET, symbol)
+                if market_state is None:
+                    continue
+                caught_up, row, _ = self._row(record, market_state, state.get(REGIMES, symbol), ahead=True)
+                state.put(MARKET, symbol, caught_up)
+                group = groups.setdefault(tuple(m.key for m in state.models), (state.models, [], []))
+                group[1].append(row)
+                group[2].append(packed(row))
+        for models, rows, keys in groups.values():
+            matrix = np.asarray(rows, dtype=np.float32)  # built once for every model
             for model in models:
-                if model is not None:
-                    rows.setdefault(model.key, (model, []))[1].append(row)
-        for key, (model, batch) in rows.items():
-            for row, score in zip(batch, model.predict_many(batch), strict=True):
-                self._scored[(key, packed(row))] = score
+                for key, score in zip(keys, model.predict_many(matrix), strict=True):
+                    self._scored[(model.key, key)] = score
 
     def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         """The partition's active model on the metrics (also after a restore): its version and
@@ -119,13 +148,7 @@ class EnricherProcessor(ProcessorBase):
         if record.topic == BUFFER:
             self._market(record, stores[MARKET])
         elif record.topic == EVENTS:
-            table = regimes.record(
-                stores[REGIMES].get(record.value["symbol"]) or regimes.empty(),
-                record.value,
-                record.offset,
-                self.config.regime_history,
-                self.config.regime_history_ms,
-            )
+            table = self._recorded(record, stores[REGIMES].get(record.value["symbol"]))
             if table is not None:
                 stores[REGIMES].put(record.value["symbol"], table)
         elif record.topic == MODELS:
@@ -136,12 +159,28 @@ class EnricherProcessor(ProcessorBase):
 
     def _market(self, record: Record, store: StateStore) -> None:
         symbol = record.value["event"]["symbol"]
-        state = store.get(symbol)
+        held = self._held(record, store.get(symbol))
+        if held is not None:
+            store.put(symbol, held)
+
+    def _held(self, record: Record, state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The symbol's market state with a market.buffer record held; None: unchanged."""
         obs = market.observation(record.offset, record.value)
         if obs is not None:
-            store.put(symbol, market.hold(state or market.empty(self.market_params), obs, self.market_params))
-        elif state is None:  # a quote or a snapshot: the symbol is known, nothing to fold
-            store.put(symbol, market.empty(self.market_params))
+            return market.hold(state or market.empty(self.market_params), obs, self.market_params)
+        if state is None:  # a quote or a snapshot: the symbol is known, nothing to fold
+            return market.empty(self.market_params)
+        return None
+
+    def _recorded(self, record: Record, table: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The symbol's regime table with a regime event in it; None: unchanged."""
+        return regimes.record(
+            table or regimes.empty(),
+            record.value,
+            record.offset,
+            self.config.regime_history,
+            self.config.regime_history_ms,
+        )
 
     def _model(self, record: Record, partition: StateStore) -> list[Output]:
         value = record.value
@@ -180,14 +219,11 @@ class EnricherProcessor(ProcessorBase):
             ts_bounds=self.ts_bounds,
         )
 
-    def _row(
-        self, record: Record, state: Mapping[str, Any], stores: Mapping[str, StateStore], ahead: bool = False
-    ) -> Row:
+    def _row(self, record: Record, state: Mapping[str, Any], table: Any, ahead: bool = False) -> Row:
         """(the market state caught up to the signal's time, its feature row, its regime).
         A row computed ahead for this record is reused only when the store values it came
         from are the very same objects (store values are never changed in place)."""
         signal = record.value
-        table = stores[REGIMES].get(signal["symbol"])
         key = (record.partition, record.offset)
         known = self._rows.pop(key, None)
         if known is not None and known[0] is state and known[1] is table:
@@ -209,7 +245,8 @@ class EnricherProcessor(ProcessorBase):
             return self._reject(record, "UNKNOWN_SYMBOL", f"no market data for {signal['symbol']!r} here yet")
         with self.metrics.timer("enrichment_seconds", stage="total"):
             with self.metrics.timer("enrichment_seconds", stage="features"):
-                caught_up, row, regime = self._row(record, state, stores)
+                table = stores[REGIMES].get(signal["symbol"])
+                caught_up, row, regime = self._row(record, state, table)
                 row_bytes = packed(row)
                 if caught_up["pending"] != state["pending"]:
                     stores[MARKET].put(signal["symbol"], caught_up)
@@ -316,6 +353,24 @@ class EnricherProcessor(ProcessorBase):
                 "enricher_version": ENRICHER_VERSION,
             },
         }
+
+
+class _Ahead:
+    """A partition as the look-ahead sees it: its models as the batch begins, and the market
+    states and regime tables the batch's records leave, read through to the store views and
+    written here only (processing writes the views)."""
+
+    def __init__(self, stores: Mapping[str, StateStore], models: list[LoadedModel]) -> None:
+        self.stores, self.models = stores, models
+        self.values: dict[tuple[str, str], Any] = {}
+
+    def get(self, store: str, key: str) -> Any:
+        found = self.values.get((store, key))
+        return self.stores[store].get(key) if found is None else found
+
+    def put(self, store: str, key: str, value: Any) -> None:
+        if value is not None:
+            self.values[(store, key)] = value
 
 
 def create(settings: FleetSettings, edges: Edges) -> EnricherProcessor:

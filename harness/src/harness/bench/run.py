@@ -20,6 +20,7 @@ from typing import Any
 from harness.demo.data import synthetic_intraday
 from harness.lag import GroupLag
 from harness.launcher import Launcher
+from workers.config import load_settings
 from workers.contracts import Serde
 from workers.contracts.json_form import dumps
 from workers.replay.engine_runs import replay_engine_runs
@@ -30,7 +31,7 @@ from workers.topics import EVENTS
 from .api import run_api_only
 from .asof import run_asof_bench
 from .control import run_control_only
-from .enricher import in_process_latency, worker_throughput
+from .enricher import challenger_cost, in_process_latency, worker_throughput
 from .fresh import PARTITIONS, fleet_env, fresh_topics
 from .measure import produce_encoded, raw_copy, wait_for
 from .replays import run_replays_bench
@@ -186,7 +187,9 @@ def _replay_and_state(root: Path, stamp: str) -> dict[str, Any]:
 
 
 def _enricher(root: Path, stamp: str) -> dict[str, Any]:
-    return _on_fresh_topics(
+    print("(n) a challenger scored in shadow against none, in process, 500 trees each...", flush=True)
+    found = challenger_cost(load_settings())
+    return found | _on_fresh_topics(
         root,
         f"bench{stamp}f.",
         [
