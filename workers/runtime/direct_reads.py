@@ -158,7 +158,8 @@ class KafkaReads:
         while consumer.position([TopicPartition(name, partition)])[0].offset < high:
             if time.monotonic() > deadline:
                 raise _Transient(f"timed out reading the tail of {name}[{partition}]")
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            # 50 ms: a tail that ends in a transaction marker yields nothing (state/changelog.py)
+            for msg in consumer.consume(num_messages=1000, timeout=0.05):
                 if msg.error() is not None:
                     raise _Transient(str(msg.error()))
                 try:

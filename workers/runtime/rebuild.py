@@ -148,7 +148,7 @@ def read_inputs(
             while reader.position([TopicPartition(topic, partition)])[0].offset < end:
                 if time.monotonic() > deadline:
                     raise RebuildInterrupted(f"reading {topic}[{partition}] took more than {timeout_s} s")
-                for msg in reader.consume(num_messages=1000, timeout=0.5):
+                for msg in reader.consume(num_messages=1000, timeout=0.05):  # see state/changelog.py
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
