@@ -112,8 +112,9 @@ class RuntimeSettings(BaseModel):
     static_membership: bool = Field(
         False,
         description="group.instance.id = <instance_id>-<slot>: a restarted worker gets its partitions "
-        "back without a rebalance (classic protocol). Off by default: after a broker stop the "
-        "coordinator fenced a static consumer for good (docs/reliability.md).",
+        "back without a rebalance (classic protocol). Off by default: a clean stop does not leave "
+        "the group, so a scale-down's partitions wait out session_timeout_ms; a pinned slot turns "
+        "it on (docs/reliability.md).",
     )
     slot: int | None = Field(
         None,
