@@ -39,6 +39,7 @@ from workers.topics import BUFFER, ENRICHED, EVENTS, FLEET_DLQ, MODELS, SHADOW, 
 
 ENRICHER_VERSION = "1"
 Row = tuple[dict[str, Any], list[float], regimes.RegimeAsOf]
+Apply = Callable[[Record, Any], "dict[str, Any] | None"]  # a value with a record applied (None: as it was)
 MARKET, REGIMES, PARTITION = "market", "regimes", "partition"
 POSITIONS = {BUFFER: "buffer_offset", EVENTS: "regime_offset", MODELS: "models_offset"}
 SLOTS = {"live": CHAMPION, "challenger": CHALLENGER}  # ModelRecord.status -> the slot it fills
@@ -78,14 +79,17 @@ class EnricherProcessor(ProcessorBase):
         self._scored: dict[tuple[str, bytes], float] = {}
         # Rows computed ahead, by (partition, offset), with the store values they came from.
         self._rows: dict[tuple[int, int], tuple[Any, Any, Row]] = {}
+        # Market states and regime tables computed ahead, by (topic, partition, offset): the
+        # value the record was applied to and what it gave (None: unchanged).
+        self._applied: dict[tuple[str, int, int], tuple[Any, Any]] = {}
 
     def look_ahead(self, records: Sequence[Record], views: Callable[[int], Mapping[str, StateStore]]) -> None:
         """Score the batch's signals in one call per model (the models as the batch begins).
-        Each row is computed on the state the batch's earlier market and regime records leave
-        (folded here on the side, nothing written), so it is the row processing computes. A
-        signal whose row or model still changes by then (a model swap) misses the memo and is
-        scored alone: same result."""
-        self._scored, self._rows = {}, {}
+        The batch's market and regime records are applied ahead, on the side (nothing is
+        written), so each row is the one processing computes and processing takes these values
+        when it applies the same record to the very same value. A signal whose model changes
+        by then (a model swap) misses the memo and is scored alone: same result."""
+        self._scored, self._rows, self._applied = {}, {}, {}
         wanted = {(r.partition, r.value["symbol"]) for r in records if r.topic == SIGNALS}
         ahead: dict[int, _Ahead] = {}
         groups: dict[tuple[str, ...], tuple[list[LoadedModel], list[list[float]], list[bytes]]] = {}
@@ -97,29 +101,24 @@ class EnricherProcessor(ProcessorBase):
             else:
                 continue
             if (record.partition, symbol) not in wanted:
-                continue  # nothing of this batch reads it
-            state = ahead.get(record.partition)
-            if state is None:
-                stores = views(record.partition)
-                slots = (
-                    [self.models.active(stores[PARTITION], s) for s in (CHAMPION, CHALLENGER)]
-                    if stores
-                    else []
-                )
-                state = ahead[record.partition] = _Ahead(stores, [m for m in slots if m is not None])
-            if not state.models:
+                continue  # no signal of this batch reads it
+            part = ahead.get(record.partition)
+            if part is None:
+                part = ahead[record.partition] = self._ahead(views(record.partition))
+            if not part.models:
                 continue
             if record.topic == BUFFER:
-                state.put(MARKET, symbol, self._held(record, state.get(MARKET, symbol)))
+                self._apply_ahead(record, part, MARKET, symbol, self._held)
             elif record.topic == EVENTS:
-                state.put(REGIMES, symbol, self._recorded(record, state.get(REGIMES, symbol)))
+                self._apply_ahead(record, part, REGIMES, symbol, self._recorded)
             elif self._rejection(record) is None:
-                market_state = state.get(MARKET, symbol)
-                if market_state is None:
+                state = part.get(MARKET, symbol)
+                if state is None:
                     continue
-                caught_up, row, _ = self._row(record, market_state, state.get(REGIMES, symbol), ahead=True)
-                state.put(MARKET, symbol, caught_up)
-                group = groups.setdefault(tuple(m.key for m in state.models), (state.models, [], []))
+                caught_up, row, _ = self._row(record, state, part.get(REGIMES, symbol), ahead=True)
+                if caught_up["pending"] != state["pending"]:  # as processing puts it
+                    part.put(MARKET, symbol, caught_up)
+                group = groups.setdefault(tuple(m.key for m in part.models), (part.models, [], []))
                 group[1].append(row)
                 group[2].append(packed(row))
         for models, rows, keys in groups.values():
@@ -127,6 +126,24 @@ class EnricherProcessor(ProcessorBase):
             for model in models:
                 for key, score in zip(keys, model.predict_many(matrix), strict=True):
                     self._scored[(model.key, key)] = score
+
+    def _ahead(self, stores: Mapping[str, StateStore]) -> _Ahead:
+        models = [self.models.active(stores[PARTITION], s) for s in (CHAMPION, CHALLENGER)] if stores else []
+        return _Ahead(stores, [m for m in models if m is not None])
+
+    def _apply_ahead(self, record: Record, part: _Ahead, store: str, key: str, apply: Apply) -> None:
+        before = part.get(store, key)
+        after = apply(record, before)
+        self._applied[(record.topic, record.partition, record.offset)] = (before, after)
+        part.put(store, key, after)
+
+    def _apply(self, record: Record, before: Any, apply: Apply) -> Any:
+        """apply(record, before), or what the look-ahead got applying this record to this very
+        value (store values are never changed in place)."""
+        known = self._applied.pop((record.topic, record.partition, record.offset), None)
+        if known is not None and known[0] is before:
+            return known[1]
+        return apply(record, before)
 
     def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         """The partition's active model on the metrics (also after a restore): its version and
@@ -148,7 +165,7 @@ class EnricherProcessor(ProcessorBase):
         if record.topic == BUFFER:
             self._market(record, stores[MARKET])
         elif record.topic == EVENTS:
-            table = self._recorded(record, stores[REGIMES].get(record.value["symbol"]))
+            table = self._apply(record, stores[REGIMES].get(record.value["symbol"]), self._recorded)
             if table is not None:
                 stores[REGIMES].put(record.value["symbol"], table)
         elif record.topic == MODELS:
@@ -159,7 +176,7 @@ class EnricherProcessor(ProcessorBase):
 
     def _market(self, record: Record, store: StateStore) -> None:
         symbol = record.value["event"]["symbol"]
-        held = self._held(record, store.get(symbol))
+        held = self._apply(record, store.get(symbol), self._held)
         if held is not None:
             store.put(symbol, held)
 

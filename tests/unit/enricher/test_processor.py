@@ -14,7 +14,7 @@ from workers.config import load_settings
 from workers.enricher.features import row_hash
 from workers.enricher.processor import EnricherProcessor
 from workers.enricher.samples import bar_record, signal
-from workers.meta_model import model_record, train_booster
+from workers.meta_model import LoadedModel, model_record, train_booster
 from workers.meta_model.calibration import Calibration
 from workers.processing import Edges, Record
 from workers.processing.driver import Driver
@@ -250,6 +250,43 @@ def test_scoring_a_batch_ahead_changes_no_outcome(booster: bytes, names: list[st
         return [{k: v for k, v in e.items() if k != "enriched_at_ms"} for e in enriched(d)]
 
     assert run(ahead=True) == run(ahead=False)
+
+
+def test_market_data_and_regimes_earlier_in_the_batch_are_folded_ahead_so_no_signal_is_scored_alone(
+    booster: bytes, names: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch as a fetch gives it: a bar (and now and then a regime event) before each signal
+    of its symbol. The look-ahead computes every row on the state those records leave, so each
+    signal finds its score in the batch call; what is published is the same without it."""
+    alone: list[list[float]] = []
+    predict = LoadedModel.predict
+    monkeypatch.setattr(LoadedModel, "predict", lambda self, row: alone.append(row) or predict(self, row))
+
+    def run(ahead: bool) -> list[dict[str, Any]]:
+        d = driver()
+        core = d.processors["enricher"]
+        bars(d, count=10)
+        record = model_record(booster, name="meta", version="v1", trained_ts_ms=1, feature_names=names)
+        d.feed("models", "meta", record, partition=0)
+        batch = []
+        for i in range(20):
+            ts = T0 + (10 + i) * MINUTE
+            batch.append(Record("market.buffer", 0, 10 + i, "S", bar_record("S", ts, 100.0 + i % 3, 1000.0)))
+            if i % 5 == 0:
+                event = regime_event(ts, "TREND_UP" if i % 10 else "RANGE", 0.7)
+                batch.append(Record("regime.events", 0, i // 5, "S", event))
+            batch.append(Record("signals.raw", 0, i, "S", signal("S", ts, seq=i, ma_spread=i / 100)))
+        alone.clear()
+        if ahead:
+            core.look_ahead(batch, lambda p: {s: d.store("enricher", s, p).view() for s in core.stores})
+        for r in batch:
+            d.feed(r.topic, r.key, r.value, partition=0)
+        assert len(alone) == (0 if ahead else 20)
+        return [{k: v for k, v in e.items() if k != "enriched_at_ms"} for e in enriched(d)]
+
+    with_ahead = run(ahead=True)
+    assert with_ahead == run(ahead=False)
+    assert {e["regime"] for e in with_ahead} == {"RANGE", "TREND_UP"}
 
 
 def test_a_calibrated_model_publishes_the_mapped_score_monotone_in_the_raw_one(
