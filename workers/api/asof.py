@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .history import KNOWN_NOW, AsOfMiss, Ms, Version, VersionedTable
+from .history import KNOWN_NOW, AsOfMiss, MsArray, Version, VersionedTable
 
 Kind = Literal["regime", "signal"]
 Format = Literal["jsonl", "csv"]
@@ -91,7 +91,7 @@ def parse_time(value: Any, name: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def fast_times(values: list[Any], blank: int) -> Ms:
+def fast_times(values: list[Any], blank: int) -> MsArray:
     """`parse_time` of many values at once (`blank` for None or ""), NO_TIME for a value only
     `parse_time` can read (or refuse)."""
     with suppress(TypeError):  # a value not a str: read one by one
@@ -268,6 +268,8 @@ class BulkJoin:
         self.header: list[str] | None = None
         self.answered = 0
         self.refused = 0
+        self._pending: list[tuple[int, str | None]] = []  # lines waiting for a full chunk
+        self._pending_chars = 0
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n")
 
@@ -277,24 +279,24 @@ class BulkJoin:
     def row(self, number: int, text: str | None) -> str:
         """The output line (with its newline) for input line `number`; '' for a skipped line."""
         out = self._out(number, text)
-        if out is None:
-            return ""
-        if self.fmt == "jsonl":
-            return _json_line(out)
-        return self._csv_text([[out.get(c) for c in self.columns]])
+        return "" if out is None else self._line(out)
 
-    def rows(self, lines: Iterable[tuple[int, str | None]]) -> Iterator[str]:
+    def rows(self, lines: Iterable[tuple[int, str | None]], *, more: bool = False) -> Iterator[str]:
         """`row` of each line after `first` (skipped lines left out), answered in chunks of at
-        most CHUNK_LINES lines or CHUNK_CHARS characters: bounded however many lines come."""
-        chunk: list[tuple[int, str | None]] = []
-        size = 0
+        most CHUNK_LINES lines or CHUNK_CHARS characters: bounded however many lines come. With
+        `more`, a chunk not yet full waits for the lines of the next call (a body read in pieces)."""
+        pending, chars = self._pending, self._pending_chars
         for line in lines:
-            chunk.append(line)
-            size += len(line[1] or "")
-            if len(chunk) == CHUNK_LINES or size >= CHUNK_CHARS:
-                yield from self._chunk(chunk)
-                chunk, size = [], 0
-        yield from self._chunk(chunk)
+            pending.append(line)
+            chars += len(line[1] or "")
+            if len(pending) == CHUNK_LINES or chars >= CHUNK_CHARS:
+                yield from self._chunk(pending)
+                pending, chars = [], 0
+        if more:
+            self._pending, self._pending_chars = pending, chars
+        else:
+            self._pending, self._pending_chars = [], 0
+            yield from self._chunk(pending)
 
     def first(self, number: int, text: str | None) -> str:
         """The first non-blank line: as `row`, but BadQuery when it shows the body is not in
@@ -332,58 +334,77 @@ class BulkJoin:
         """The output lines of `lines`: the questions the chunk can take answered at once (times
         parsed together, each symbol's history searched once), every other line by `_out`."""
         at, symbols, as_ofs, known_ats = self._questions(lines)
-        as_of_ms = fast_times(as_ofs, NO_TIME)
-        known_at_ms = fast_times(known_ats, KNOWN_NOW)
+        as_of_ms, known_at_ms = fast_times(as_ofs, NO_TIME), fast_times(known_ats, KNOWN_NOW)
+        found = self._find(symbols, as_of_ms, known_at_ms)
+        none = None if self.fmt == "jsonl" else ""  # known_at of a question without one
+        known_at_list = [none if k == KNOWN_NOW else k for k in known_at_ms.tolist()]
+        as_of_list, cells_of = as_of_ms.tolist(), CELLS[self.kind]
+
+        def answers() -> Iterator[tuple[Any, ...]]:  # row by row: nothing the gc has to keep
+            questions = zip(at, symbols, as_of_list, known_at_list, found, strict=True)
+            return ((lines[i][0], s, a, k, *cells_of(v)) for i, s, a, k, v in questions if v is not None)
+
+        rendered = iter(self._render(answers))
+        answered = [False] * len(lines)
+        for i, version in zip(at, found, strict=True):
+            answered[i] = version is not None
+        self.answered += sum(answered)
+        out = []
+        for (number, text), done in zip(lines, answered, strict=True):
+            if done:
+                out.append(next(rendered))
+            elif (other := self._out(number, text)) is not None:
+                out.append(self._line(other))
+        return out
+
+    def _find(self, symbols: list[str], as_of_ms: MsArray, known_at_ms: MsArray) -> list[Version | None]:
+        """The answer of each question fast_times could read, not in the future: each symbol's
+        history searched once; None where only `_out` can say."""
         now = self.now_ms
         asked = (as_of_ms != NO_TIME) & (as_of_ms <= now)
         asked &= (known_at_ms != NO_TIME) & ((known_at_ms <= now) | (known_at_ms == KNOWN_NOW))
         by_symbol: dict[str, list[int]] = {}
         for j in np.flatnonzero(asked).tolist():
             by_symbol.setdefault(symbols[j], []).append(j)
-        answers: list[tuple[int, Version] | None] = [None] * len(lines)  # per line: (j, its answer)
+        found: list[Version | None] = [None] * len(symbols)
         for symbol, js in by_symbol.items():
             history = self.table.histories.get(symbol)
             if history is not None:
                 for j, version in zip(js, history.as_of_many(as_of_ms[js], known_at_ms[js]), strict=True):
-                    if version is not None:
-                        answers[at[j]] = (j, version)
-        cells_of, as_of_list, known_at_list = CELLS[self.kind], as_of_ms.tolist(), known_at_ms.tolist()
-        jsonl, out = self.fmt == "jsonl", []
-        for (number, text), found in zip(lines, answers, strict=True):
-            if found is None:
-                other = self._out(number, text)
-                if other is not None:
-                    out.append(
-                        _json_line(other) if jsonl else self._csv_line([other.get(c) for c in self.columns])
-                    )
-                continue
-            j, version = found
-            self.answered += 1
-            known_at = known_at_list[j]
-            if jsonl:
-                known = None if known_at == KNOWN_NOW else known_at
-                cells = (number, symbols[j], as_of_list[j], known, *cells_of(version))
-                out.append(_json_line(dict(zip(self.keys, cells, strict=True))))
-            else:
-                known = "" if known_at == KNOWN_NOW else known_at
-                out.append(
-                    self._csv_line((number, symbols[j], as_of_list[j], known, *cells_of(version), "", ""))
-                )
-        return out
+                    found[j] = version
+        return found
 
-    def _csv_line(self, cells: Sequence[Any]) -> str:
-        """One row as csv.writer writes it: joined directly unless a cell needs quotes."""
-        if None in cells:
-            cells = ["" if cell is None else cell for cell in cells]
-        line = self._template % tuple(cells)
-        if (
-            line.count(",") == len(cells) - 1
-            and '"' not in line
-            and "\r" not in line
-            and line.find("\n") == len(line) - 1
-        ):
-            return line
-        return self._csv_text([cells])
+    def _render(self, answers: Callable[[], Iterator[tuple[Any, ...]]]) -> list[str]:
+        """Answer rows (`keys`) as output lines: CSV joined directly, through the csv writer
+        only where that would not give the same bytes."""
+        if self.fmt == "jsonl":
+            return [_json_line(dict(zip(self.keys, row, strict=True))) for row in answers()]
+        template = self._template
+        lines = [template % (*row, "", "") for row in answers()]
+        if self._plain(lines):
+            return lines
+        return [
+            line if self._plain([line]) else self._csv_text([(*row, "", "")])
+            for line, row in zip(lines, answers(), strict=True)
+        ]
+
+    def _plain(self, lines: list[str]) -> bool:
+        """Whether csv.writer writes these rows as joined: no cell that needs quotes, none None
+        (the writer leaves it empty, `%s` says "None")."""
+        text = "".join(lines)
+        return (
+            '"' not in text
+            and "\r" not in text
+            and "None" not in text
+            and text.count(",") == (len(self.columns) - 1) * len(lines)
+            and text.count("\n") == len(lines)
+        )
+
+    def _line(self, out: dict[str, Any]) -> str:
+        """One line's answer or error, as `_out` gives it, in the output format."""
+        if self.fmt == "jsonl":
+            return _json_line(out)
+        return self._csv_text([[out.get(c) for c in self.columns]])
 
     def _questions(
         self, lines: list[tuple[int, str | None]]

@@ -24,7 +24,7 @@ RANK = {"EngineRunCompleted": 1, "HysteresisDecisionPublished": 2}
 COMPACT_EVERY = 256  # versions dropped at once: amortises the list shift
 BLOCK = 64  # versions per block of least publication times (known_at scans skip whole blocks)
 KNOWN_NOW = np.iinfo(np.int64).max  # `as_of_many`'s known_at for a question without one
-Ms = npt.NDArray[np.int64]
+MsArray = npt.NDArray[np.int64]
 
 
 class AsOfMiss(Exception):
@@ -94,7 +94,7 @@ class SymbolHistory:
     _mins: list[int] = field(default_factory=list)  # the least publication time of each BLOCK
     _mins_clean: bool = True
     _monotone: bool = True  # publication times never go down in event-time order: no scan needed
-    _arrays: tuple[Ms, Ms] | None = None  # event times and prefix-max publication times, as numpy
+    _arrays: tuple[MsArray, MsArray] | None = None  # event times and prefix-max publication times, as numpy
 
     def add(self, version: Version) -> None:
         self._arrays = None
@@ -177,7 +177,7 @@ class SymbolHistory:
                 i -= 1
         return -1
 
-    def as_of_many(self, as_of_ms: Ms, known_at_ms: Ms) -> list[Version | None]:
+    def as_of_many(self, as_of_ms: MsArray, known_at_ms: MsArray) -> list[Version | None]:
         """`as_of` for many questions at once (known_at KNOWN_NOW: none): None where only `as_of`
         can say, a miss or a late publication to scan for (the bulk join's chunks)."""
         if self._arrays is None:  # kept until the history changes: one build serves many chunks
@@ -188,7 +188,7 @@ class SymbolHistory:
         sure = np.searchsorted(published_max, known_at_ms, side="right")
         # As in `as_of`: all of the first `sure` were published by K, so n - 1 when sure >= n;
         # else, with monotone publication times, none after them was: sure - 1.
-        found = np.where(sure >= n, n - 1, sure - 1 if self._monotone else -1)
+        found = np.minimum(n, sure) - 1 if self._monotone else np.where(sure >= n, n - 1, -1)
         versions = self._versions
         return [versions[i] if i >= 0 else None for i in found.tolist()]
 

@@ -454,10 +454,10 @@ async def post_asof(
     rest = lines[lines.index((number, text)) + 1 :]
 
     async def answers() -> AsyncIterator[bytes]:
-        yield (join.start() + first + "".join(join.rows(rest))).encode()
+        yield (join.start() + first + "".join(join.rows(rest, more=not done))).encode()
         if not done:
             async for chunk in body:
-                out = "".join(join.rows(splitter.feed(chunk)))
+                out = "".join(join.rows(splitter.feed(chunk), more=True))  # answered a chunk at a time
                 if out:
                     yield out.encode()
             tail = "".join(join.rows(splitter.end()))

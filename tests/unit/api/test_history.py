@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from workers.api.history import (
+    KNOWN_NOW,
     BeyondRetention,
     NothingAsOf,
     NotYetPublished,
@@ -134,3 +136,27 @@ def test_long_histories_with_late_publications_match_brute_force():
         except (NothingAsOf, NotYetPublished):
             got = None
         assert got == want, (t, k)
+
+
+def test_many_questions_at_once_answer_as_as_of_does_or_leave_the_question_to_it():
+    """as_of_many (the bulk join's chunks): the version `as_of` gives, None only where `as_of`
+    misses or must scan for a late publication; versions added between two calls are seen."""
+    rng = random.Random(5)
+    for monotone in (True, False):
+        h, scanned = SymbolHistory(), 0
+        for offset in range(400):
+            late = not monotone and rng.random() < 0.2  # and out of order in event time:
+            shift = rng.choice((0, 5) if monotone else (0, 5, -15))
+            h.add(version(offset * 10 + shift, offset * 10 + (2000 if late else 1), offset))
+            if offset % 50 != 49:
+                continue
+            t = np.array([rng.randint(-10, offset * 10 + 10) for _ in range(200)])
+            k = np.array([rng.choice((KNOWN_NOW, rng.randint(-10, offset * 10 + 2010))) for _ in range(200)])
+            for ti, ki, got in zip(t.tolist(), k.tolist(), h.as_of_many(t, k), strict=True):
+                try:
+                    want: Version | None = h.as_of("S", ti, None if ki == KNOWN_NOW else ki)
+                except (NothingAsOf, NotYetPublished):
+                    want = None
+                assert got == want or (got is None and not monotone), (ti, ki)
+                scanned += got is None and want is not None
+        assert (scanned > 0) == (not monotone)
