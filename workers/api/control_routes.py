@@ -20,7 +20,7 @@ from workers.runtime.control import Recorder
 from workers.trainer.promote import PromotionRefused, promote
 from workers.trainer.publish import NoBooster
 
-from . import control, dag
+from . import bodies, control, dag
 from .control_replays import REPLAYABLE, BadReplay, ReplayJobs
 from .errors import ApiError, correlation
 from .routes import BEARER, ERRORS, OPEN_OR_BEARER, _allow, api_state
@@ -321,7 +321,13 @@ async def _publish(request: Request, version: str, action: str) -> JSONResponse:
 
 
 @router.post(
-    "/v1/models/{version}/promote", status_code=202, responses=ERRORS, openapi_extra={"security": BEARER}
+    "/v1/models/{version}/promote",
+    status_code=202,
+    responses={
+        **ERRORS,
+        409: {"model": bodies.Error, "description": "PROMOTION_REFUSED: the verdict's reasons"},
+    },
+    openapi_extra={"security": BEARER},
 )
 async def promote_model(request: Request, version: str, force: bool = False) -> JSONResponse:
     """Make a challenger (or a trained version) the live model when it passes the promotion rule
