@@ -17,7 +17,7 @@ from .errors import BodyTooLarge
 from .metrics import ApiMetrics
 
 VALID_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-# Streamed bodies, bounded line by line instead (workers/api/asof.py MAX_LINE_BYTES).
+# Streamed bodies, bounded line by line instead (workers/api/asof_bulk.py MAX_LINE_BYTES).
 STREAMED_BODIES = frozenset({"/v1/asof"})
 
 

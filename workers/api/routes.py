@@ -17,7 +17,7 @@ from sse_starlette import EventSourceResponse
 from workers.replay import provenance
 from workers.runtime.reader import TopicError
 
-from . import admission, asof, bodies, dag
+from . import admission, asof, asof_bulk, bodies, dag
 from .capabilities import capabilities
 from .errors import ApiError, correlation
 from .fairness import ANONYMOUS
@@ -425,10 +425,10 @@ async def post_asof(
             415, "UNSUPPORTED_MEDIA_TYPE", f"Content-Type {media!r}: use text/csv or application/x-ndjson"
         )
     kind: asof.Kind = "signal" if of == "signal" else "regime"
-    join = asof.BulkJoin(api_state(request).histories, kind, fmt, int(time.time() * 1000))  # type: ignore[arg-type]
+    join = asof_bulk.BulkJoin(api_state(request).histories, kind, fmt, int(time.time() * 1000))  # type: ignore[arg-type]
 
     # The first line says whether the body is in its format at all: refused whole if not.
-    body, splitter = request.stream().__aiter__(), asof.LineSplitter()
+    body, splitter = request.stream().__aiter__(), asof_bulk.LineSplitter()
     lines: list[tuple[int, str | None]] = []
     done = False
     while not any(text is None or text.strip() for _, text in lines):

@@ -13,7 +13,8 @@ from workers.config import load_settings
 
 
 def cmd_asof(args: argparse.Namespace) -> int:
-    from workers.api.asof import BadQuery, Format, asof_join
+    from workers.api.asof import BadQuery, Format
+    from workers.api.asof_bulk import asof_join
     from workers.api.restore import load_histories
 
     path = Path(args.file)

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from tests.samples import result_event
-from workers.api.asof import BadQuery, LineSplitter, asof_join, lines_of, parse_time, question
+from workers.api.asof import BadQuery, parse_time, question
+from workers.api.asof_bulk import LineSplitter, asof_join, lines_of
 from workers.api.history import VersionedTable, fold_regime_event
 
 NOW = 1_800_000_000_000

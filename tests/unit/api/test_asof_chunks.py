@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.samples import result_event
-from workers.api import asof
-from workers.api.asof import NO_TIME, BadQuery, BulkJoin, asof_join, fast_times, lines_of, parse_time
+from workers.api import asof, asof_bulk
+from workers.api.asof import NO_TIME, BadQuery, fast_times, parse_time
+from workers.api.asof_bulk import MAX_LINE_BYTES, BulkJoin, asof_join, lines_of
 from workers.api.history import VersionedTable, fold_regime_event, fold_signal
 
 NOW = 1_800_000_000_000
@@ -92,9 +93,7 @@ def csv_body(draw: st.DrawFn) -> bytes:
         if damage == "quote":
             cells[0] = f'"{cells[0]}"'
         line = ",".join(cells) + {"cr": "\r1", "cell": ",1"}.get(damage, "")
-        lines.append(
-            {"blank": " ", "bytes": "\udcff", "long": "y" * (asof.MAX_LINE_BYTES + 1)}.get(damage, line)
-        )
+        lines.append({"blank": " ", "bytes": "\udcff", "long": "y" * (MAX_LINE_BYTES + 1)}.get(damage, line))
     return "\n".join(lines).encode("utf-8", "surrogateescape") + draw(st.sampled_from((b"", b"\n", b"\r\n")))
 
 
@@ -139,7 +138,7 @@ def test_chunks_answer_byte_for_byte_as_one_line_at_a_time(fmt, seed, kind, chun
     tables = fleet(seed)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=6)))
     pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
-    with patch.object(asof, "CHUNK_LINES", chunk_lines):
+    with patch.object(asof_bulk, "CHUNK_LINES", chunk_lines):
         try:
             got: list[str] | str = list(asof_join(pieces, tables, kind=kind, fmt=fmt, now_ms=NOW))
         except BadQuery as exc:

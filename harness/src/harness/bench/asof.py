@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from workers.api.asof import asof_join
+from workers.api.asof_bulk import asof_join
 from workers.api.history import VersionedTable, fold_regime_event
 
 T0 = 1_700_000_000_000
