@@ -7,6 +7,7 @@ Maven fetches the broker jars into a git-ignored cache; everything the broker wr
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import shutil
 import signal
@@ -70,7 +71,15 @@ class LocalBroker:
     # -- public commands -------------------------------------------------------------
 
     def up(self, timeout_s: float = 120.0) -> str:
-        """Start the broker unless a healthy one already runs; return its bootstrap address."""
+        """Start the broker unless a healthy one already runs; return its bootstrap address.
+        One process at a time (a lock file): test processes started together wait for the
+        first one's broker instead of formatting the same data dir twice."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "up.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._up(timeout_s)
+
+    def _up(self, timeout_s: float) -> str:
         pid = self.running_pid()
         if pid is not None and self.answers(timeout_s=5):
             return self.bootstrap
@@ -186,7 +195,11 @@ class LocalBroker:
             return
         # A half-formatted or foreign data dir is wiped: this broker owns it alone.
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith(
+            "-"
+        ):  # the storage tool would read it as an option (Kafka's own ids avoid it too)
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         done = subprocess.run(
             [
                 *self._java(),
