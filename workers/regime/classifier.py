@@ -57,7 +57,10 @@ def _squash(x: float) -> float:
 
 
 def run(snapshot: Snapshot, params: Params = Params()) -> RegimeOutput:
-    r = np.diff(np.log(snapshot.close))
+    # libm's log, not numpy's: numpy's float64 log and exp take a SIMD path on CPUs with
+    # AVX-512 whose last bit differs from the others', and a decision must be the same bits on
+    # any node that computes or replays it.
+    r = np.diff(np.array([math.log(c) for c in snapshot.close]))
     lookback = min(params.vol_lookback, len(r))
     recent = r[-lookback:]
     long_vol = float(np.std(r, ddof=1)) if len(r) > 1 else 0.0

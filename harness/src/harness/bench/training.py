@@ -4,6 +4,7 @@ labeler worker's outcomes/s on the broker."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -34,7 +35,7 @@ def seeded_bars(symbols: int, per_symbol: int, seed: int = 3) -> list[dict[str, 
         for i in range(per_symbol):
             if i % 500 == 0:
                 vol = float(rng.choice([0.005, 0.01, 0.02]))
-            price *= float(np.exp(vol * steps[i]))
+            price *= math.exp(vol * steps[i])  # libm: the same bits on every CPU
             out.append(bar_record(f"S{s:02d}", T0 + i * MINUTE, price, 1000.0)["event"])
     return out
 
