@@ -139,7 +139,14 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-REPLAYABLE = ("engine.runs", "market.buffer", "market.raw", "signals.enriched")
+REPLAYABLE = (
+    "engine.runs",
+    "market.buffer",
+    "market.raw",
+    "signals.enriched",
+    "signals.shadow",
+    "models.metrics",
+)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -171,6 +178,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
             from workers.replay.enriched import replay_enriched
 
             report = replay_enriched(chosen.settings, symbol=args.symbol, progress=Progress("reading"))
+        elif args.topic == "signals.shadow":
+            from workers.replay.enriched import replay_shadow
+
+            report = replay_shadow(chosen.settings, symbol=args.symbol, progress=Progress("reading"))
+        elif args.topic == "models.metrics":
+            from workers.replay.metrics import replay_metrics
+
+            if args.symbol is not None:
+                print(
+                    "regime-fleet: error: models.metrics is per model version: no --symbol", file=sys.stderr
+                )
+                return 2
+            report = replay_metrics(chosen.settings, progress=Progress("reading"))
         elif args.topic == "engine.runs":
             report = replay_engine_runs(
                 chosen.settings,
@@ -335,7 +355,9 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="engine.runs (re-execute recorded runs), market.buffer or "
         "market.raw (re-run the pipeline from scratch, in process), signals.enriched (recompute "
-        "every enriched signal from its recorded input positions)",
+        "every enriched signal from its recorded input positions), signals.shadow (the same, "
+        "comparing the challengers' shadow scores byte for byte), models.metrics (re-run the "
+        "labeler; each model version's last live scores per partition, byte for byte)",
     )
     rp.add_argument("--symbol", help="only this symbol")
     rp.add_argument("--from", dest="from_ms", type=int, help="first engine_timestamp_ms")

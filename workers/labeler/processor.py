@@ -80,9 +80,9 @@ class LabelerProcessor(ProcessorBase):
         self, record: Record, store: StateStore, score: Mapping[str, Any], label: int, resolved_ts_ms: int
     ) -> list[Output]:
         """A challenger's score beside its signal's outcome: its live scores on models.metrics."""
-        state = shadow.paired(store, score, label, self.config.shadow_window)
+        state = shadow.paired(store, score, label, resolved_ts_ms, self.config.shadow_window)
         metrics = shadow.challenger_metrics(
-            score["model_version"], record.partition, state, self.config.ece_bins, resolved_ts_ms
+            score["model_version"], record.partition, state, self.config.ece_bins
         )
         return [self._published(record, metrics)]
 
@@ -213,6 +213,7 @@ class LabelerProcessor(ProcessorBase):
             entry["confidence"],
             now_ms,
             done.ts_ms,
+            entry["signal_id"],
         )
 
     def _monitor(
@@ -225,11 +226,14 @@ class LabelerProcessor(ProcessorBase):
         confidence: float,
         now_ms: int,
         resolved_ts_ms: int,
+        signal_id: str,
     ) -> list[Output]:
         c = self.config
         seen = store.get(version) or {"window": [], "outcomes": 0, "triggered": []}
-        window = [*seen["window"], [label, predicted, confidence]][-c.window :]
-        seen = {**seen, "window": window, "outcomes": seen["outcomes"] + 1}
+        entry = [label, predicted, confidence, resolved_ts_ms, signal_id]
+        window = shadow.placed(seen["window"], entry, c.window)  # in event-time order (shadow.py)
+        latest = max(int(seen.get("latest_ts", 0)), resolved_ts_ms)
+        seen = {**seen, "window": window, "outcomes": seen["outcomes"] + 1, "latest_ts": latest}
         accuracy = sum(1 for w in window if w[0] == w[1]) / len(window)
         self.metrics.set("live_accuracy", accuracy, model_version=version, partition=str(record.partition))
         baseline = (store.get(f"baseline/{version}") or {}).get("accuracy")
@@ -261,7 +265,7 @@ class LabelerProcessor(ProcessorBase):
         store.put(version, seen)
         if version != NO_MODEL:  # the cold start's constant 0.5 has nothing to measure
             metrics = shadow.champion_metrics(
-                version, record.partition, seen["outcomes"], window, c.ece_bins, resolved_ts_ms
+                version, record.partition, seen["outcomes"], window, c.ece_bins, latest
             )
             outputs.append(self._published(record, metrics))
         return outputs

@@ -7,13 +7,20 @@ is read (its later market data was there already). So, in the `monitor` store:
   shadow/<symbol>     shadow scores whose signal is not resolved yet (oldest first, bounded)
   resolved/<symbol>   the last RESOLVED_KEPT resolved signals' labels, kept once the partition
                       has seen a challenger ("shadowing"), for shadow scores read after them
-  pairs/<challenger>  the rolling window of [label, champion score, challenger score] over the
-                      outcomes both scored, for one champion (a new champion starts it afresh)
+  pairs/<challenger>  the rolling window of [label, champion score, challenger score, resolved
+                      ts, signal id] over the outcomes both scored, for one champion (a new
+                      champion starts it afresh)
 The score carries the champion's published confidence, so a pair needs only the label.
+
+Every window (these and the champion's) is kept in the order of its outcomes' event time,
+then signal id, not in the order they happened to be resolved here: which of two topics was
+read first changes nothing, so a labeler restarted after a crash, or a replay
+(workers/replay/metrics.py), ends with the very same window and the same bits of every score.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,14 +68,34 @@ def waiting_for(store: StateStore, symbol: str, signal_id: str) -> list[dict[str
     return mine
 
 
-def paired(store: StateStore, score: Mapping[str, Any], label: int, window: int) -> dict[str, Any]:
+def placed(window: list[list[Any]], entry: list[Any], size: int) -> list[list[Any]]:
+    """The window with `entry` in its place by (resolved ts, signal id), its last `size` kept:
+    the same window whatever order the outcomes came in (entries from before the order was
+    kept, without the two, sort first)."""
+    keys = [_order(w) for w in window]
+    at = bisect.bisect_right(keys, _order(entry))
+    return [*window[:at], entry, *window[at:]][-size:]
+
+
+def _order(entry: list[Any]) -> tuple[int, str]:
+    return (int(entry[3]), str(entry[4])) if len(entry) > 4 else (-1, "")
+
+
+def paired(
+    store: StateStore, score: Mapping[str, Any], label: int, resolved_ts_ms: int, window: int
+) -> dict[str, Any]:
     """The challenger's paired window with this outcome in it (a new champion starts afresh)."""
     key = f"pairs/{score['model_version']}"
     state = store.get(key) or {}
     if state.get("champion") != score["champion_version"]:
         state = {"champion": score["champion_version"], "window": [], "outcomes": 0}
-    pair = [label, score["champion_confidence"], score["meta_confidence"]]
-    state = {**state, "window": [*state["window"], pair][-window:], "outcomes": state["outcomes"] + 1}
+    pair = [label, score["champion_confidence"], score["meta_confidence"], resolved_ts_ms, score["signal_id"]]
+    state = {
+        **state,
+        "window": placed(state["window"], pair, window),
+        "outcomes": state["outcomes"] + 1,
+        "latest_ts": max(int(state.get("latest_ts", 0)), resolved_ts_ms),
+    }
     store.put(key, state)
     return state
 
@@ -83,16 +110,19 @@ def champion_metrics(
     return _record(version, "champion", partition, outcomes, scores, ts_ms)
 
 
-def challenger_metrics(
-    version: str, partition: int, state: Mapping[str, Any], bins: int, ts_ms: int
-) -> dict[str, Any]:
+def challenger_metrics(version: str, partition: int, state: Mapping[str, Any], bins: int) -> dict[str, Any]:
     """A ModelMetrics record of a challenger over its paired window, with the paired gain."""
     labels = [int(w[0]) for w in state["window"]]
     champion = [float(w[1]) for w in state["window"]]
     challenger = [float(w[2]) for w in state["window"]]
     gain = live.paired(labels, champion, challenger)
     record = _record(
-        version, "challenger", partition, state["outcomes"], live.scores(labels, challenger, bins), ts_ms
+        version,
+        "challenger",
+        partition,
+        state["outcomes"],
+        live.scores(labels, challenger, bins),
+        int(state["latest_ts"]),
     )
     return {
         **record,
