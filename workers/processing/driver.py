@@ -65,6 +65,7 @@ class Driver:
         self._punctuated: dict[tuple[str, int], int] = {}  # (worker, partition) -> last bucket
         self._queue: deque[Logged] = deque()
         self._next: dict[tuple[str, int], int] = {}  # the next offset of each topic partition
+        self._fed: tuple[Logged | None, bytes] = (None, b"")  # the record being fed, and its bytes
 
     @classmethod
     def for_fleet(
@@ -124,14 +125,22 @@ class Driver:
         timestamp_ms: int = 0,
         headers: Mapping[str, str] | None = None,
         now_ms: int | None = None,
+        raw: bytes = b"",
     ) -> None:
         """One input record (at its original offset, if given, with its own event time), then
         everything it causes, then the punctuations due: one poll. `now_ms`: the wall time of
-        that poll (the clock moves there first), else the current one."""
+        that poll (the clock moves there first), else the current one. `raw`: the value as
+        stored, which reaches the cores as `Record.raw` (the scheduler hashes buffered events
+        from it, as it does live)."""
         if now_ms is not None:
             self._move(now_ms)
-        self._queue.append(self._log(topic, partition, key, value, dict(headers or {}), offset, timestamp_ms))
-        self._settle()
+        logged = self._log(topic, partition, key, value, dict(headers or {}), offset, timestamp_ms)
+        self._queue.append(logged)
+        self._fed = (logged, raw)
+        try:
+            self._settle()
+        finally:
+            self._fed = (None, b"")
 
     def preload(
         self, topic: str, partition: int, offset: int, key: str | None, value: Mapping[str, Any]
@@ -207,7 +216,7 @@ class Driver:
         if partition not in assigned:
             assigned.add(partition)
             processor.assigned([partition])
-        record = self._record(logged)
+        record = self._record(logged, self._fed[1] if logged is self._fed[0] else b"")
         views = self._views(name, partition)
         self._begin(views)
         try:

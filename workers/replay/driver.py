@@ -15,13 +15,11 @@ checkpoint through the codec every `batch` records and at `flush()`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from workers.config import FleetSettings
 from workers.processing.driver import Driver, Logged
-from workers.processing.processor import Edges, Processor
-from workers.processing.records import Output, Record
-from workers.processing.registry import create_processor
+from workers.processing.processor import Processor
+from workers.processing.records import Output
 from workers.state import StoreView
 from workers.topology import Topology
 
@@ -36,8 +34,6 @@ class ReplayDriver(Driver):
         self.batch = batch
         self._open: dict[tuple[str, int], dict[str, StoreView]] = {}
         self._since: dict[tuple[str, int], int] = {}
-        self._fed: tuple[str, int, int | None] = ("", -1, None)  # the record being fed, and its bytes
-        self._fed_raw = b""
         # topic -> (how many processors there were, the workers consuming it)
         self._consumers: dict[str, tuple[int, list[tuple[str, Processor]]]] = {}
 
@@ -50,39 +46,10 @@ class ReplayDriver(Driver):
         *,
         batch: int = BATCH,
     ) -> ReplayDriver:
-        driver = cls(topology, batch=batch)
-        edges = Edges(reads=driver)
-        for name in workers if workers is not None else topology.order():
-            driver.processors[name] = create_processor(name, settings, edges)
+        driver = cls.for_fleet(settings, topology, workers)
+        assert isinstance(driver, ReplayDriver)
+        driver.batch = batch
         return driver
-
-    def feed(  # type: ignore[override]  # the Driver's feed, plus the record's bytes as stored
-        self,
-        topic: str,
-        key: str | None,
-        value: Mapping[str, Any],
-        *,
-        partition: int,
-        offset: int | None = None,
-        timestamp_ms: int = 0,
-        headers: Mapping[str, str] | None = None,
-        raw: bytes = b"",
-    ) -> None:
-        """One input record at its original offset; `raw` reaches the cores as `Record.raw`
-        (the scheduler hashes buffered events from it, as it does live)."""
-        self._fed, self._fed_raw = (topic, partition, offset), raw
-        try:
-            super().feed(
-                topic,
-                key,
-                value,
-                partition=partition,
-                offset=offset,
-                timestamp_ms=timestamp_ms,
-                headers=headers,
-            )
-        finally:
-            self._fed, self._fed_raw = ("", -1, None), b""
 
     def flush(self) -> None:
         """Checkpoint every open view (before reading a store's committed data)."""
@@ -109,10 +76,6 @@ class ReplayDriver(Driver):
             self._consumers[logged.topic] = (len(self.processors), consumers)
         for name, processor in consumers:
             self._process(name, processor, logged)
-
-    def _record(self, logged: Logged, raw: bytes = b"") -> Record:
-        fed = self._fed == (logged.topic, logged.partition, logged.offset)
-        return super()._record(logged, self._fed_raw if fed else raw)
 
     def _begin(self, views: Mapping[str, StoreView]) -> None:
         for view in views.values():
