@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ import msgspec
 import pytest
 import redis
 
+from harness.demo.node_process import NodeProcess
 from harness.launcher import free_port
 from tests.integration.fleet import Fleet, http_get, worker_status
 from tests.samples import regime_event, trade_event
@@ -205,36 +205,16 @@ def test_gap_free_both_ways_across_a_bridge_sigkill_and_a_redis_restart_with_mal
     assert bridge.wait(30) == 0
 
 
-class Node:
-    """One run of the real node (harness.demo.nautilus_node), recording what its Actor hands on."""
+class Node(NodeProcess):
+    """One run of the real node, recording what its Actor hands on."""
 
     def __init__(self, redis_url: str, keys: Keys, out: Path, signals: int = 0, symbols: int = 1) -> None:
-        self.out = out
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "tests.integration.nautilus_node", "--redis-port",
-                str(urlparse(redis_url).port or 6379), "--trader-id", keys.trader, "--stream", keys.delivery,
-                "--out", str(out), "--signals", str(signals), "--symbols", str(symbols), "--seconds", "300",
-            ],
-            env=os.environ.copy(),
-        )  # fmt: skip
+        super().__init__(redis_url, keys.trader, keys.delivery, out, signals=signals, symbols=symbols)
 
-    def heard(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.out.read_text().splitlines()] if self.out.exists() else []
-
-    def count(self, kind: str) -> int:
-        return sum(h["type"] == kind for h in self.heard())
-
-    def stop(self) -> dict[str, Any]:
-        """SIGINT (a clean stop: the Actor checkpoints its cursor); the Actor's closing line."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        closing = [h for h in self.heard() if h["type"] == "stopped"]
+    def stop(self, timeout_s: float = 30) -> dict[str, Any]:
+        closing = super().stop(timeout_s)
         assert closing, "the node stopped without its Actor's on_stop"
-        return closing[-1]
+        return closing
 
 
 def ids_of(heard: list[dict[str, Any]], kind: str) -> list[str]:

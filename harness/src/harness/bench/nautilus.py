@@ -13,15 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import msgspec
 import numpy as np
@@ -29,6 +25,7 @@ import redis
 from confluent_kafka import Producer
 
 from harness.bench.fresh import fresh_topics
+from harness.demo.node_process import NodeProcess
 from harness.launcher import Launcher
 from workers import clients
 from workers.contracts import Serde
@@ -147,30 +144,19 @@ def node_latency(
 
     The record's timestamp is taken at the produce call, before the commit, so the numbers
     bound commit -> on_data from above (they include the producer's linger.ms)."""
-    out_file = root / "node.jsonl"
-    port = str(urlparse(redis_url).port or 6379)
-    node = subprocess.Popen(
-        [sys.executable, "-m", "harness.demo.nautilus_node", "--redis-port", port, "--trader-id", trader,
-         "--stream", stream, "--out", str(out_file), "--seconds", "600"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    node = NodeProcess(redis_url, trader, stream, root / "node.jsonl", seconds=600, quiet=True)
     serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
     producer = Producer(clients.producer_config(settings, None))
     topic = settings.topic("regime.events")
 
     by_tag: dict[str, list[dict[str, Any]]] = {}
-    read = [0]  # bytes of out_file parsed so far: each poll parses only the new lines
+    counted = [0]  # of the node's lines, those sorted by tag
 
     def heard(tag: str) -> list[dict[str, Any]]:
-        if out_file.exists():
-            with out_file.open("rb") as f:
-                f.seek(read[0])
-                chunk = f.read()
-            complete = chunk[: chunk.rfind(b"\n") + 1]
-            read[0] += len(complete)
-            for line in complete.splitlines():
-                h = json.loads(line)
-                by_tag.setdefault(str(h.get("event_id", "")).split("-")[0], []).append(h)
+        lines = node.heard()
+        for h in lines[counted[0] :]:
+            by_tag.setdefault(str(h.get("event_id", "")).split("-")[0], []).append(h)
+        counted[0] = len(lines)
         return by_tag.get(tag, [])
 
     def send(tag: str, count: int, rate: float) -> None:
@@ -201,11 +187,7 @@ def node_latency(
                 "p99": round(float(np.percentile(lags, 99)), 1),
             }
     finally:
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(30)
-        except subprocess.TimeoutExpired:
-            node.kill()
+        node.stop()
     return result
 
 

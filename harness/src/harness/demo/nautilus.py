@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from harness.demo.node_process import NodeProcess
 from harness.demo.signals import FAST, SLOW
 from harness.launcher import Launcher
 from workers.config import FleetSettings
@@ -51,32 +48,24 @@ def nautilus_act(
         f"{len(signals)} TradingSignals (the last {PER_SYMBOL} crossovers per symbol); its FleetActor hears:",
         flush=True,
     )
-    node = subprocess.Popen(
-        [sys.executable, "-m", "harness.demo.nautilus_node", "--redis-port", str(urlparse(url).port or 6379),
-         "--trader-id", TRADER, "--stream", stream, "--out", str(out), "--signals-file", str(signals_file),
-         "--seconds", str(timeout_s + 30)],
-        env={**os.environ, "NODE_LOG_LEVEL": "ERROR"},
-    )  # fmt: skip
-    heard: list[dict[str, Any]] = []
+    node = NodeProcess(
+        url, TRADER, stream, out, signals_file=signals_file, seconds=timeout_s + 30, quiet=True
+    )
 
     def own(h: dict[str, Any]) -> bool:  # an enriched signal of this node's Strategy
         return h["type"] == "EnrichedSignal" and h.get("strategy_id") == STRATEGY
 
     try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and sum(map(own, heard)) < len(signals):
-            lines = out.read_text().splitlines() if out.exists() else []
-            for line in lines[len(heard) :]:
-                heard.append(json.loads(line))
-                if own(heard[-1]):
-                    print(_describe(heard[-1]), flush=True)
+        deadline, shown = time.monotonic() + timeout_s, 0
+        while time.monotonic() < deadline and sum(map(own, node.heard())) < len(signals):
+            for h in node.heard()[shown:]:
+                if own(h):
+                    print(_describe(h), flush=True)
+            shown = len(node.heard())
             time.sleep(0.2)
     finally:
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(30)
-        except subprocess.TimeoutExpired:
-            node.kill()
+        node.stop()
+    heard = node.heard()
     enriched = sum(map(own, heard))
     others = sum(h["type"] == "EnrichedSignal" for h in heard) - enriched
     decisions = [h for h in heard if h["type"] == "RegimeDecision"]
