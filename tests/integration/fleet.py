@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
 from harness.launcher import DAY_MS, Launcher, isolated_env, settings_in
 from tests import faults
+from workers import clients
 from workers.config import FleetSettings
 from workers.contracts.json_form import dumps
 from workers.runtime.admin import delete_topics, ensure_topics
@@ -121,3 +124,40 @@ def worker_status(port: int) -> dict[str, Any]:
     import json
 
     return dict(json.loads(http_get(port, "/status")[1]))
+
+
+def wait_consumed(
+    fleet: Fleet, topics: tuple[str, ...], group: str = "enricher", timeout: float = 60
+) -> None:
+    """Until the worker's group has committed every record of these topics."""
+    s = fleet.settings()
+    consumer = Consumer(clients.consumer_config(s, s.group(group)))
+    partitions = [TopicPartition(s.topic(t), p) for t in topics for p in range(s.partitions)]
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                committed = consumer.committed(partitions, timeout=10)
+            except KafkaException:  # the group's coordinator is still being elected
+                time.sleep(0.5)
+                continue
+            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+            if all(c.offset >= end for c, end in zip(committed, ends, strict=True) if end > 0):
+                return
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    raise AssertionError(f"{group} did not consume {topics} in {timeout} s")
+
+
+def model_versions(enriched: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """Per signal partition, the model version of each enriched signal in signal order."""
+    out: dict[int, list[str]] = {}
+    for e in sorted(enriched, key=lambda e: e["provenance"]["signal_offset"]):
+        out.setdefault(e["provenance"]["signal_partition"], []).append(e["model_version"])
+    return out
+
+
+def switches(versions: list[str]) -> int:
+    """How many times the model changed from one signal to the next."""
+    return sum(1 for i in range(1, len(versions)) if versions[i] != versions[i - 1])

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from tests.integration.fleet import Fleet
+from tests.integration.fleet import Fleet, model_versions, switches, wait_consumed
 from tests.samples import regime_event
 from workers import clients
 from workers.enricher.samples import bar_record, signal
@@ -86,28 +86,6 @@ def signal_records(count: int) -> list[tuple[str, dict[str, Any], int | None]]:
             (symbol, signal(symbol, ts, seq=i, direction=(-1, 0, 1)[i % 3], ma_spread=0.001 * (i % 17)), None)
         )
     return out
-
-
-def wait_consumed(fleet: Fleet, topics: tuple[str, ...], timeout: float = 60) -> None:
-    """Until the enricher's group has committed every record of these topics."""
-    s = fleet.settings()
-    consumer = Consumer(clients.consumer_config(s, s.group("enricher")))
-    partitions = [TopicPartition(s.topic(t), p) for t in topics for p in range(s.partitions)]
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            try:
-                committed = consumer.committed(partitions, timeout=10)
-            except KafkaException:  # the group's coordinator is still being elected
-                time.sleep(0.5)
-                continue
-            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
-            if all(c.offset >= end for c, end in zip(committed, ends, strict=True) if end > 0):
-                return
-            time.sleep(0.5)
-    finally:
-        consumer.close()
-    raise AssertionError(f"the enricher did not consume {topics} in {timeout} s")
 
 
 def enriched(fleet: Fleet, expected: int) -> list[dict[str, Any]]:
@@ -207,16 +185,10 @@ def test_a_model_swap_under_load_switches_once_and_a_corrupt_one_is_rejected(fle
     sender.join(120)
     out = enriched(fleet, len(records))
     assert len(out) == len(records) and len({e["signal"]["signal_id"] for e in out}) == len(records)
-    for partition in range(fleet.settings().partitions):
-        versions = [
-            e["model_version"]
-            for e in sorted(
-                (e for e in out if e["provenance"]["signal_partition"] == partition),
-                key=lambda e: e["provenance"]["signal_offset"],
-            )
-        ]
-        switches = [i for i in range(1, len(versions)) if versions[i] != versions[i - 1]]
-        assert set(versions) <= {"v1", "v2"} and len(switches) <= 1, versions
+    by_partition = model_versions(out)
+    assert len(by_partition) == fleet.settings().partitions
+    for versions in by_partition.values():
+        assert set(versions) <= {"v1", "v2"} and switches(versions) <= 1, versions
         assert versions[-1] == "v2"  # v2 reached every partition; it never went back
     rejected = [
         r for r in fleet.consume("fleet.dlq", 2, timeout=30) if r["headers"]["error_code"] == "MODEL_CHECKSUM"

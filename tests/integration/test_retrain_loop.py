@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.integration.fleet import Fleet
-from tests.integration.test_enricher import produce, wait_consumed
+from tests.integration.fleet import Fleet, model_versions, switches, wait_consumed
+from tests.integration.test_enricher import produce
 from workers.enricher.samples import bar_record, signal
 from workers.meta_model import model_record, train_booster
 from workers.trainer.publish import enricher_features, publish_model
@@ -101,14 +101,8 @@ def test_degraded_accuracy_retrains_and_the_enricher_swaps_mid_stream(
     total = len(first["signals"]) + len(second["signals"])
     enriched = [r["value"] for r in fleet.consume("signals.enriched", total, timeout=120)]
     assert len(enriched) == total and len({e["signal"]["signal_id"] for e in enriched}) == total
-    for partition in {e["provenance"]["signal_partition"] for e in enriched}:
-        versions = [
-            e["model_version"]
-            for e in sorted(enriched, key=lambda e: e["provenance"]["signal_offset"])
-            if e["provenance"]["signal_partition"] == partition
-        ]
-        switches = [i for i in range(1, len(versions)) if versions[i] != versions[i - 1]]
-        assert len(switches) == 1 and versions[0] == "v1" and versions[-1] == version
+    for versions in model_versions(enriched).values():
+        assert switches(versions) == 1 and versions[0] == "v1" and versions[-1] == version
     scored_by = {e["signal"]["signal_id"]: e["model_version"] for e in enriched}
     outcomes = [r["value"] for r in fleet.consume("signals.outcomes", total - len(SYMBOLS), timeout=60)]
     assert len(outcomes) >= total - len(SYMBOLS)  # every signal but each symbol's last is resolved

@@ -18,12 +18,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from tests.integration.fleet import Fleet
+from tests.integration.fleet import Fleet, model_versions, switches, wait_consumed
 from tests.integration.test_enricher import produce
 from tests.integration.test_retrain_loop import SYMBOLS, market
-from workers import clients
 from workers.cli.main import main
 from workers.meta_model import model_record, train_booster
 from workers.meta_model.promotion import latest_per_partition
@@ -129,14 +127,8 @@ def test_a_challenger_is_scored_in_shadow_and_promoted_by_the_rule(
     total = n + len(second["signals"])
     enriched = [r["value"] for r in fleet.consume("signals.enriched", total, timeout=60)]
     assert len(enriched) == total
-    for partition in {e["provenance"]["signal_partition"] for e in enriched}:
-        versions = [
-            e["model_version"]
-            for e in sorted(enriched, key=lambda e: e["provenance"]["signal_offset"])
-            if e["provenance"]["signal_partition"] == partition
-        ]
-        switches = [i for i in range(1, len(versions)) if versions[i] != versions[i - 1]]
-        assert len(switches) == 1 and (versions[0], versions[-1]) == ("c1", "x1")
+    for versions in model_versions(enriched).values():
+        assert switches(versions) == 1 and (versions[0], versions[-1]) == ("c1", "x1")
     shadowed = {s["value"]["signal_id"] for s in fleet.consume("signals.shadow", n, timeout=5)}
     assert shadowed == {e["signal"]["signal_id"] for e in enriched if e["model_version"] == "c1"}
     wait_consumed(fleet, ("signals.enriched", "signals.shadow", "market.buffer"), group="labeler")
@@ -203,30 +195,6 @@ def replayed(fleet: Fleet, *, enriched: int, shadows: int) -> None:
         assert report.ok and report.matched == events, report.as_dict()
     metrics = replay_metrics(s)
     assert metrics.ok and metrics.matched >= 2, metrics.as_dict()  # c1 and x1 at least
-
-
-def wait_consumed(
-    fleet: Fleet, topics: tuple[str, ...], group: str = "enricher", timeout: float = 60
-) -> None:
-    """Until the worker's group has committed every record of these topics."""
-    s = fleet.settings()
-    consumer = Consumer(clients.consumer_config(s, s.group(group)))
-    partitions = [TopicPartition(s.topic(t), p) for t in topics for p in range(s.partitions)]
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            try:
-                committed = consumer.committed(partitions, timeout=10)
-            except KafkaException:  # the group's coordinator is still being elected
-                time.sleep(0.5)
-                continue
-            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
-            if all(c.offset >= end for c, end in zip(committed, ends, strict=True) if end > 0):
-                return
-            time.sleep(0.5)
-    finally:
-        consumer.close()
-    raise AssertionError(f"{group} did not consume {topics} in {timeout} s")
 
 
 def right(data: dict[str, list[tuple[str, dict[str, Any], int | None]]]) -> set[str]:
