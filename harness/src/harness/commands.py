@@ -69,10 +69,12 @@ def add_bench(sub: Any) -> None:
             "control",
             "nautilus",
             "replays",
+            "neighbours",
         ),
         help="run one part alone: ingest = (a) and (b), steady = (c) (BENCH_SECONDS per window, "
         "default 60; BENCH_TRACE=1 adds the per-hop breakdown), scale-out = (l), replay = (d) and "
-        "(e), enricher = (g) and (h), training = (i) and (j), api = (f), asof = (m)",
+        "(e), enricher = (g) and (h), training = (i) and (j), api = (f), asof = (m), "
+        "neighbours = (o) (BENCH_NEIGHBOURS_S per phase, default 25)",
     )
     be.set_defaults(func=cmd_bench)
 

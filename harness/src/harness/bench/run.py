@@ -34,6 +34,7 @@ from .control import run_control_only
 from .enricher import challenger_cost, in_process_latency, worker_throughput
 from .fresh import PARTITIONS, fleet_env, fresh_topics
 from .measure import produce_encoded, raw_copy, wait_for
+from .neighbours import run_neighbours_only
 from .replays import run_replays_bench
 from .state import mode_throughput, restore_times
 from .steady import Offered, Window, capacity, checkpoints, run_windows, steady_fleet
@@ -79,6 +80,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "control": lambda: run_control_only(root, stamp),
         "nautilus": lambda: _nautilus(root),
         "replays": lambda: run_replays_bench(root, stamp),
+        "neighbours": lambda: run_neighbours_only(root, stamp),
     }
     chosen = [args.only] if args.only else list(parts) if args.all else ["ingest", "steady", "scale-out"]
     for name in chosen:
