@@ -176,6 +176,14 @@ class LocalBroker:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # KIP-848 groups (runtime.group_protocol=consumer) take the session timeout and the
+            # heartbeat interval from the broker, not the client: 45 s and 5 s by default (and
+            # at least that); a new member learns its partitions on a heartbeat, and a dead one
+            # holds them for the session (docs/reliability.md, "Group protocol").
+            "group.consumer.min.session.timeout.ms": "6000",
+            "group.consumer.session.timeout.ms": "6000",
+            "group.consumer.min.heartbeat.interval.ms": "500",
+            "group.consumer.heartbeat.interval.ms": "1000",
             "log.cleaner.backoff.ms": "1000",
             "delete.topic.enable": "true",
             **self.extra_properties(),
