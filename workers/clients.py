@@ -115,7 +115,7 @@ def producer_config(
     return conf
 
 
-_SLOTS: list[IO[str]] = []  # lock files held for the life of the process
+_SLOTS: dict[Path, IO[str]] = {}  # lock files held, until the process ends or lets them go
 
 
 def transactional_id(settings: FleetSettings, worker: str, held: int | None = None) -> str:
@@ -148,8 +148,17 @@ def take_slot(settings: FleetSettings, worker: str, n: int) -> bool:
     handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
-    _SLOTS.append(handle)
+    _SLOTS[path] = handle
     return True
+
+
+def release_slot(settings: FleetSettings, worker: str, n: int) -> None:
+    """Let slot `n` go once the worker holding it has closed its clients and stores: a warm
+    standby takes over now, not after the interpreter has finished exiting."""
+    handle = _SLOTS.pop(_slots(settings, worker) / f"slot-{n}.lock", None)
+    if handle is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def slot_holder(settings: FleetSettings, worker: str, n: int) -> str:

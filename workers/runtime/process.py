@@ -70,6 +70,8 @@ class WorkerProcess:
             return 1
         finally:
             self.close()
+            if self.worker.slot is not None:  # a standby takes over while /status shuts down
+                clients.release_slot(ctx.settings, ctx.name, self.worker.slot)
             readiness.set_lifecycle("stopped")
             ctx.log.info("worker_stopped", lifecycle="stopped")
             server.shutdown()
