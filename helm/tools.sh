@@ -16,6 +16,9 @@
 #                        ($id dropped, $ref made relative)
 #   wheelhouse           every dependency of pyproject.toml as wheels (pip), keyed by its hash:
 #                        tests/k8s/test_image.py installs the image's way from it, offline
+#   native sources       native/'s build requirement (maturin, pip) and its locked crates
+#                        (`cargo vendor`), keyed by native/pyproject.toml and Cargo.lock: the same
+#                        test builds the image's native wheel offline; skipped without cargo
 # Go builds honour GOFLAGS/GOMAXPROCS, e.g. `GOMAXPROCS=1 helm/tools.sh` on a shared machine.
 set -euo pipefail
 
@@ -151,6 +154,27 @@ install_wheelhouse() {
   touch "$dir/.complete"
 }
 
+install_native_sources() {
+  local key dir cargo requires
+  key=$(cat "$ROOT/native/pyproject.toml" "$ROOT/native/Cargo.lock" | sha256sum | cut -c1-16)
+  dir="$TOOLS/native/$key"
+  [ -f "$dir/.complete" ] && return
+  cargo=$(command -v cargo || true)
+  [ -z "$cargo" ] && [ -x "$HOME/.cargo/bin/cargo" ] && cargo="$HOME/.cargo/bin/cargo"
+  if [ -z "$cargo" ]; then
+    log "no cargo: not fetching native/'s crates (the image's native wheel is not replayed)"
+    return
+  fi
+  log "fetching native/'s build requirement and locked crates ($key)"
+  rm -rf "$TOOLS/native" && mkdir -p "$dir"
+  requires=$("$PYTHON" -c 'import sys, tomllib
+print(*tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"])' "$ROOT/native/pyproject.toml")
+  # shellcheck disable=SC2086 # one requirement per word
+  "$PYTHON" -m pip download -q --only-binary=:all: -d "$dir/wheels" $requires
+  "$cargo" vendor -q --locked --versioned-dirs --manifest-path "$ROOT/native/Cargo.toml" "$dir/crates" >/dev/null
+  touch "$dir/.complete"
+}
+
 versions() {
   echo "helm: $("$BIN/helm" version --short 2>/dev/null || echo missing)"
   echo "kubeconform: $("$BIN/kubeconform" -v 2>/dev/null || echo missing)"
@@ -168,6 +192,7 @@ case "${1:-install}" in
     install_helm
     install_helm_unittest
     install_wheelhouse
+    install_native_sources
     ;;
   versions) versions ;;
   *) echo "usage: $0 [install|versions]" >&2; exit 2 ;;

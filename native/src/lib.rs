@@ -20,6 +20,17 @@ const BUFFER_SCHEMA: &str = "RawInputBufferRecord";
 const CORRELATION: &str = "correlation_id";
 const PREFIX: usize = 10; // C3 01 + the 8-byte fingerprint
 
+/// The Some value, or return Ok(None): leave this message to the Python reference. (A macro,
+/// not let-else: Debian bookworm's rustc, which the image builds with, is 1.63.)
+macro_rules! or_reference {
+    ($option:expr) => {
+        match $option {
+            Some(value) => value,
+            None => return Ok(None),
+        }
+    };
+}
+
 #[pyclass(frozen)]
 struct Wrapper {
     output_topic: Py<PyString>,
@@ -104,16 +115,16 @@ impl Wrapper {
         max_bytes: usize,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let value = msg.call_method0(intern!(py, "value"))?;
-        let Ok(value) = value.downcast::<PyBytes>() else { return Ok(None) };
+        let value = or_reference!(value.downcast::<PyBytes>().ok());
         let raw = value.as_bytes();
         if raw.len() < PREFIX || raw[..PREFIX] != self.raw_prefix[..] {
             return Ok(None);
         }
         let body = &raw[PREFIX..];
-        let Some(event) = accept(body, self.bounds) else { return Ok(None) };
+        let event = or_reference!(accept(body, self.bounds));
         // check_trust: keyed by the symbol, and not too far ahead of the record's timestamp.
         let key = msg.call_method0(intern!(py, "key"))?;
-        let Ok(key) = key.downcast::<PyBytes>() else { return Ok(None) };
+        let key = or_reference!(key.downcast::<PyBytes>().ok());
         if key.as_bytes() != event.symbol.as_bytes() {
             return Ok(None);
         }
@@ -122,7 +133,7 @@ impl Wrapper {
         if self.max_future_ms != 0 && stamped > 0 && future {
             return Ok(None);
         }
-        let Some(corr) = correlation(py, msg, event.event_id)? else { return Ok(None) };
+        let corr = or_reference!(correlation(py, msg, event.event_id)?);
         let partition: i64 = msg.call_method0(intern!(py, "partition"))?.extract()?;
         let offset: i64 = msg.call_method0(intern!(py, "offset"))?.extract()?;
         let kind = KINDS[event.kind];
@@ -165,7 +176,7 @@ fn correlation(py: Python<'_>, msg: &Bound<'_, PyAny>, event_id: &str) -> PyResu
         for pair in headers.try_iter()? {
             let pair = pair?;
             let name = pair.get_item(0)?;
-            let Ok(name) = name.downcast::<PyString>() else { return Ok(None) };
+            let name = or_reference!(name.downcast::<PyString>().ok());
             if name.to_str()? != CORRELATION {
                 continue;
             }
@@ -174,7 +185,7 @@ fn correlation(py: Python<'_>, msg: &Bound<'_, PyAny>, event_id: &str) -> PyResu
     }
     if let Some(v) = &holder {
         if !v.is_none() {
-            let Ok(bytes) = v.downcast::<PyBytes>() else { return Ok(None) };
+            let bytes = or_reference!(v.downcast::<PyBytes>().ok());
             given = bytes.as_bytes();
         }
     }
