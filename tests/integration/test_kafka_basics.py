@@ -8,12 +8,15 @@ import sys
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration.conftest import pick_broker_source
 from tests.samples import trade_event
+from workers.config import FleetSettings
 from workers.runtime.admin import ensure_topics
+from workers.runtime.checkpoint import Checkpoint
+from workers.runtime.context import RuntimeContext
 from workers.topology import load_topology
 
 pytestmark = pytest.mark.integration
@@ -116,3 +119,53 @@ def test_produce_consume_round_trip_reports_bad_lines(fleet_factory, tmp_path):
     assert sorted(r["value"]["event_id"] for r in records) == ["e1", "e3"]
     assert records[0]["value"]["trade"] == good["trade"] or records[1]["value"]["trade"] == good["trade"]
     assert all(r["key"] == "AAA" for r in records)
+
+
+def test_a_failed_transaction_is_found_at_once_and_a_healthy_one_is_left_alone(kafka_bootstrap):
+    """The checkpoint asks librdkafka, while it waits on deliveries, whether the open
+    transaction can still commit (runtime/checkpoint.py `_raise_if_abortable`): an open, healthy
+    transaction is not disturbed by the question; one with a message the broker refused is
+    reported as needing an abort, with no wait for the flush bound."""
+    topic = f"txn-probe-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"max.message.bytes": "2048"})])[topic].result(30)
+    settings = FleetSettings(kafka={"bootstrap_servers": kafka_bootstrap})
+    cp = Checkpoint(
+        RuntimeContext.build("ingest", settings, load_topology(settings.partitions)), None, lambda: None
+    )  # type: ignore[arg-type]
+    assert cp.eos
+    cp.producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"tx-{topic}"})
+    cp.producer.init_transactions(30)
+    cp.producer.begin_transaction()
+    cp.producer.produce(topic, b"fits")
+    cp.producer.flush(30)
+    cp._raise_if_abortable()  # healthy: nothing raised, nothing changed
+    cp.producer.commit_transaction(30)
+
+    cp.producer.begin_transaction()
+    cp.producer.produce(topic, b"x" * 10_000)  # beyond the topic's max.message.bytes
+    cp.producer.flush(30)
+    with pytest.raises(KafkaException) as refused:
+        cp._raise_if_abortable()
+    assert refused.value.args[0].txn_requires_abort()
+    cp.producer.abort_transaction(30)
+    # The refused message left a gap in the producer's sequence: the next transaction fails too
+    # (OUT_OF_ORDER_SEQUENCE_NUMBER, an epoch bump), as after a broker restart; the question
+    # finds that one as well, and after its abort the producer commits again.
+    failed = 0
+    for _ in range(3):
+        cp.producer.begin_transaction()
+        cp.producer.produce(topic, b"again")
+        cp.producer.flush(30)
+        try:
+            cp._raise_if_abortable()
+        except KafkaException as exc:
+            assert exc.args[0].txn_requires_abort()
+            failed += 1
+            cp.producer.abort_transaction(30)
+            continue
+        cp.producer.commit_transaction(30)
+        break
+    else:
+        raise AssertionError("no transaction committed after the refused message")
+    assert failed <= 1

@@ -38,6 +38,7 @@ from workers.state.changelog import SOURCE_OFFSET_HEADER
 
 T = TypeVar("T")
 PRODUCER_MAX_BYTES = 16 * 1024 * 1024  # the producer's own limit; topics may allow less
+FLUSH_STEP_S = 0.25  # a checkpoint waiting on deliveries asks this often whether its transaction failed
 
 
 class StuckCall(Exception):
@@ -290,11 +291,29 @@ class Checkpoint:
 
     def _flush(self, txn: _Transaction, what: str) -> None:
         assert self.producer is not None
-        undelivered = self.producer.flush(self.timeout_s)
+        deadline = time.monotonic() + self.timeout_s
+        undelivered = self.producer.flush(min(FLUSH_STEP_S, self.timeout_s))
+        while undelivered and time.monotonic() < deadline:
+            self._raise_if_abortable()
+            undelivered = self.producer.flush(min(FLUSH_STEP_S, max(deadline - time.monotonic(), 0.0)))
         if undelivered:
             txn.delivery_errors.append(f"{undelivered} {what} undelivered after {self.timeout_s:.0f} s")
         if txn.delivery_errors:
             raise KafkaException(KafkaError(KafkaError._FAIL, "; ".join(txn.delivery_errors[:3])))
+
+    def _raise_if_abortable(self) -> None:
+        """An EOS transaction that can no longer commit (seen after a broker restart: a sequence
+        gap that needs an epoch bump) holds its outputs back until aborted, and librdkafka says
+        so only at the next transactional call, not to a flush: begin_transaction() is one that
+        changes nothing while a transaction is open, so ask it instead of waiting out the bound."""
+        if not self.eos or self.producer is None:
+            return
+        try:
+            self.producer.begin_transaction()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is not None and (error.txn_requires_abort() or error.fatal()):
+                raise
 
     def _produce_changelogs(self, txn: _Transaction) -> tuple[Changes, dict[int, int | None]]:
         changes = self.stores.take_changes()
