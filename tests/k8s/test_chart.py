@@ -79,6 +79,18 @@ def test_production_profile_has_every_production_feature(rendered: dict[str, str
     } <= kinds
 
 
+def test_production_profile_runs_a_warm_standby_beside_every_pipeline_worker(
+    rendered: dict[str, str],
+) -> None:
+    containers = {
+        c["name"]
+        for d in documents(rendered["production"])
+        if d["kind"] in ("StatefulSet", "Deployment")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert {f"{w}-standby" for w in ("ingest", "scheduler", "engine", "publisher")} <= containers
+
+
 def test_bad_values_fail_at_install_with_a_readable_message(tmp_path: Path) -> None:
     bad = tmp_path / "bad-values.yaml"
     bad.write_text(
