@@ -6,7 +6,8 @@ the groups' lag (is it bounded?), each worker's RSS and CPU seconds per 1,000 ev
 The window sequence: the fixed rates; the capacity (the output rate while offered more than
 the fleet takes); the maximum (0.9 x the capacity or the highest fixed rate kept up with,
 whichever is higher: sustained if the lag stays bounded; then a quarter more at a time, up to
-CLIMBS times, while it stays bounded);
+CLIMBS times, while it stays bounded); a quarter of the sustained maximum (the rate the latency
+goal names);
 overload at 1.5 x that maximum; then the fleet drains, and every run must have come out
 exactly once.
 """
@@ -285,6 +286,11 @@ def run_windows(steady: Steady, offered: Offered, fixed: list[Window], seconds: 
             )
             out["max"] = steady.window(top, offered)
             out["max"]["sustained"] = _bounded(out["max"], top.rate)
+        if out["max"]["sustained"]:  # the latency goal's rate: a quarter of the sustained maximum
+            steady.drain()
+            quarter = Window("quarter_max", max(top.rate // 4 // 100 * 100, 100), seconds)
+            print(f"(c) a quarter of the maximum: {quarter.rate} events/s for {seconds:.0f} s...", flush=True)
+            out["quarter_max"] = steady.window(quarter, offered)
         over = Window("overload", int(1.5 * top.rate), seconds)
         print(f"(c) overload: {over.rate} events/s for {seconds:.0f} s, then the drain...", flush=True)
         out["overload"] = steady.window(over, offered)
