@@ -43,8 +43,10 @@ class NodeProcess:
         if signals_file is not None:
             args += ["--signals-file", str(signals_file)]
         env = {**os.environ, "NODE_LOG_LEVEL": "ERROR"} if quiet else os.environ.copy()
+        # Imported, not run as __main__: the node's Strategy and Actor classes must live in
+        # their module (run as __main__ they are copies the node does not recognise).
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", NODE_MODULE, *args],
+            [sys.executable, "-c", f"from {NODE_MODULE} import main; main()", *args],
             env=env,
             stdout=subprocess.DEVNULL if quiet else None,
         )
