@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from workers.contracts import Serde
 from workers.contracts.identity import NON_AUTHORITATIVE_FIELDS
+from workers.contracts.serde import SINGLE_OBJECT_MAGIC
+from workers.runtime.reader import Stored
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -42,3 +45,9 @@ def _authoritative(value: Mapping[str, Any], skip: frozenset[str]) -> dict[str, 
 def event_ref(event: Mapping[str, Any]) -> dict[str, Any]:
     """What names an event in a report."""
     return {k: event[k] for k in ("run_id", "event_type", "symbol", "engine_timestamp_ms")}
+
+
+def single_object(serde: Serde, schema: str, stored: Stored) -> bytes:
+    """A stored record's value as single-object Avro, the form a replay encodes: its own bytes,
+    re-encoded only when the fleet framed it for a schema registry."""
+    return stored.raw if stored.raw[:2] == SINGLE_OBJECT_MAGIC else serde.encode(schema, stored.value)

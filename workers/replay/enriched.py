@@ -24,8 +24,7 @@ from typing import Any
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
-from workers.contracts.serde import SINGLE_OBJECT_MAGIC
-from workers.replay.compare import diff
+from workers.replay.compare import diff, single_object
 from workers.replay.driver import ReplayDriver
 from workers.replay.pipeline import feed_stored
 from workers.replay.report import ReplayReport
@@ -65,7 +64,7 @@ def replay_enriched(
             replayed = halted(replayed, halt)
         # As it would have been written: fields the core leaves out take their contract default.
         replayed = serde.decode("EnrichedSignalEvent", serde.encode("EnrichedSignalEvent", replayed))
-        _compared(report, ref, diff(original, replayed, IGNORED))
+        report.compared(ref, diff(original, replayed, IGNORED))
     report.runs = report.events
     report.seconds = time.monotonic() - started
     return report
@@ -86,9 +85,8 @@ def replay_shadow(
     for s in read_all(settings, SHADOW, "ShadowScore", progress=progress, skip_undecodable=True):
         v = s.value
         if symbol is None or v["symbol"] == symbol:
-            # Compared as single-object Avro: re-encoded only when the fleet framed it for a registry.
-            raw = s.raw if s.raw[:2] == SINGLE_OBJECT_MAGIC else serde.encode("ShadowScore", v)
-            published[(v["signal_partition"], v["signal_offset"], v["model_version"])] = raw
+            key = (v["signal_partition"], v["signal_offset"], v["model_version"])
+            published[key] = single_object(serde, "ShadowScore", s)
     if not published:
         raise TopicError(f"{settings.topic(SHADOW)} holds no shadow scores to replay")
     report = ReplayReport()
@@ -109,7 +107,7 @@ def replay_shadow(
             if mine != found:
                 fields = diff(serde.decode("ShadowScore", found), serde.decode("ShadowScore", mine))
                 fields = fields or {"bytes": [found.hex(), mine.hex()]}
-            _compared(report, ref, fields)
+            report.compared(ref, fields)
     report.missing += len(published)
     if published and report.first_divergence is None:
         partition, offset, version = next(iter(published))
@@ -122,16 +120,6 @@ def replay_shadow(
     report.runs = report.events
     report.seconds = time.monotonic() - started
     return report
-
-
-def _compared(report: ReplayReport, ref: dict[str, Any], fields: dict[str, list[Any]]) -> None:
-    if fields:
-        report.mismatched += 1
-        for path in fields:
-            report.diverging_fields[path] = report.diverging_fields.get(path, 0) + 1
-        report.first_divergence = report.first_divergence or {**ref, "fields": fields}
-    else:
-        report.matched += 1
 
 
 Replayed = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]

@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterator
 
 from workers.config import FleetSettings
 from workers.contracts import Serde
-from workers.contracts.serde import SINGLE_OBJECT_MAGIC
-from workers.replay.compare import diff
+from workers.replay.compare import diff, single_object
 from workers.replay.driver import ReplayDriver
 from workers.replay.pipeline import feed_stored
 from workers.replay.report import ReplayReport
@@ -37,9 +36,8 @@ def replay_metrics(
     serde = Serde()
     published: dict[Key, bytes] = {}
     for s in read_all(settings, METRICS, "ModelMetrics", progress=progress, skip_undecodable=True):
-        # Compared as single-object Avro: re-encoded only when the fleet framed it for a registry.
-        raw = s.raw if s.raw[:2] == SINGLE_OBJECT_MAGIC else serde.encode("ModelMetrics", s.value)
-        published[(s.value["model_version"], s.value["partition"])] = raw  # the last one counts
+        key = (s.value["model_version"], s.value["partition"])
+        published[key] = single_object(serde, "ModelMetrics", s)  # the last one counts
     if not published:
         raise TopicError(f"{settings.topic(METRICS)} holds no live scores to replay")
     started = time.monotonic()
@@ -68,13 +66,10 @@ def replay_metrics(
             report.missing += 1
             report.first_divergence = report.first_divergence or {**ref, "reason": "not scored on replay"}
         elif mine == theirs:
-            report.matched += 1
+            report.compared(ref, {})
         else:
-            report.mismatched += 1
             fields = diff(serde.decode("ModelMetrics", theirs), serde.decode("ModelMetrics", mine))
-            for path in fields:
-                report.diverging_fields[path] = report.diverging_fields.get(path, 0) + 1
-            report.first_divergence = report.first_divergence or {**ref, "fields": fields}
+            report.compared(ref, fields or {"bytes": [theirs.hex(), mine.hex()]})
     report.runs = report.events
     report.seconds = time.monotonic() - started
     return report

@@ -21,6 +21,16 @@ class ReplayReport:
     config_source: str = ""
     config_differs: dict[str, list[Any]] = field(default_factory=dict)
 
+    def compared(self, ref: dict[str, Any], fields: dict[str, list[Any]]) -> None:
+        """Count one compared event: matched, or mismatched in these fields (the first named)."""
+        if not fields:
+            self.matched += 1
+            return
+        self.mismatched += 1
+        for path in fields:
+            self.diverging_fields[path] = self.diverging_fields.get(path, 0) + 1
+        self.first_divergence = self.first_divergence or {**ref, "fields": fields}
+
     @property
     def ok(self) -> bool:
         return not (self.mismatched or self.missing or self.extra or self.config_differs)
