@@ -1,4 +1,4 @@
-"""Type stubs of the compiled ingest path (src/lib.rs)."""
+"""Type stubs of the compiled paths (src/lib.rs): ingest's Wrapper, the scheduler's BufferProjector."""
 
 from typing import Any
 
@@ -16,3 +16,11 @@ class Wrapper:
         self, messages: list[Any], start: int, source_topic: str, now_ms: int, max_bytes: int
     ) -> list[tuple[str, tuple[str, bytes, bytes, list[tuple[str, bytes]], int]]]: ...
 
+class BufferProjector:
+    def __init__(self, buffer_prefix: bytes) -> None: ...
+    # Serde().decode("RawInputBufferRecord", value) without the event's trade, quote, bar and
+    # source and snapshot_inputs' window: {"event": {"event_id", "symbol", "event_ts_ms", "kind",
+    # "snapshot_inputs": {"as_of_ts_ms"} | None}, "source_topic", "source_partition",
+    # "source_offset", "ingest_ts_ms", "correlation_id"}. None where it cannot vouch for that
+    # (not bytes, another schema or framing, anything the decode would refuse): decode in full.
+    def project(self, value: object) -> dict[str, Any] | None: ...

@@ -47,6 +47,17 @@ impl<'a> Reader<'a> {
         Some(f64::from_le_bytes(bytes))
     }
 
+    /// Past `n` bytes the caller does not need: fastavro reads any 8 bytes as a double, so a
+    /// skipped double only has to be there.
+    pub fn skip(&mut self, n: usize) -> Option<()> {
+        let end = self.pos.checked_add(n)?;
+        if end > self.data.len() {
+            return None;
+        }
+        self.pos = end;
+        Some(())
+    }
+
     /// A string: its length, then strict UTF-8 (what Python's strict decode accepts).
     pub fn string(&mut self) -> Option<&'a str> {
         let len = usize::try_from(self.long()?).ok()?;

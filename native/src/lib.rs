@@ -1,17 +1,24 @@
-//! regime_fleet_native: ingest's compiled batch path. `Wrapper.wrap` takes consumed messages
-//! (anything with confluent-kafka Message's methods) and returns, for the longest run it can
-//! take, what ingest writes to market.buffer, ready for the producer: the RawInputBufferRecord
-//! spliced around the raw event's bytes (byte for byte what workers.ingest's Python path
-//! writes), its key and headers. It stops at the first message it cannot vouch for; the
-//! runtime gives that one to the Python reference.
+//! regime_fleet_native: two compiled paths, each beside a Python reference it must agree with.
+//!
+//! Ingest's batch path: `Wrapper.wrap` takes consumed messages (anything with confluent-kafka
+//! Message's methods) and returns, for the longest run it can take, what ingest writes to
+//! market.buffer, ready for the producer: the RawInputBufferRecord spliced around the raw
+//! event's bytes (byte for byte what workers.ingest's Python path writes), its key and
+//! headers. It stops at the first message it cannot vouch for; the runtime gives that one to
+//! the Python reference.
+//!
+//! The scheduler's projection: `BufferProjector.project` reads a market.buffer value for the
+//! few fields the scheduler reads, exactly as Serde.decode would give them, or None where it
+//! cannot vouch for that; the scheduler then decodes that record in full.
 
 mod avro;
 mod event;
+mod project;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use sha2::{Digest, Sha256};
 
 use event::{accept, Bounds, KINDS};
@@ -20,7 +27,7 @@ const BUFFER_SCHEMA: &str = "RawInputBufferRecord";
 const CORRELATION: &str = "correlation_id";
 const PREFIX: usize = 10; // C3 01 + the 8-byte fingerprint
 
-/// The Some value, or return Ok(None): leave this message to the Python reference. (A macro,
+/// The Some value, or return Ok(None): leave this record to the Python reference. (A macro,
 /// not let-else: Debian bookworm's rustc, which the image builds with, is 1.63.)
 macro_rules! or_reference {
     ($option:expr) => {
@@ -206,8 +213,70 @@ fn correlation(py: Python<'_>, msg: &Bound<'_, PyAny>, event_id: &str) -> PyResu
     Ok(Some(id))
 }
 
+#[pyclass(frozen)]
+struct BufferProjector {
+    buffer_prefix: Vec<u8>,
+    kinds: Vec<Py<PyString>>, // the kind enum's symbols, made once
+}
+
+#[pymethods]
+impl BufferProjector {
+    /// buffer_prefix: the single-object header (C3 01 + fingerprint) of the current
+    /// RawInputBufferRecord schema; a record of any other schema or framing is left to the
+    /// full decode.
+    #[new]
+    fn new(buffer_prefix: &[u8], py: Python<'_>) -> PyResult<Self> {
+        if buffer_prefix.len() != PREFIX {
+            return Err(PyValueError::new_err("the prefix is C3 01 and an 8-byte fingerprint"));
+        }
+        Ok(BufferProjector {
+            buffer_prefix: buffer_prefix.to_vec(),
+            kinds: KINDS.iter().map(|k| PyString::new(py, k).unbind()).collect(),
+        })
+    }
+
+    /// The decoded record's event_id, symbol, event_ts_ms, kind and snapshot_inputs'
+    /// as_of_ts_ms (as {"event": {...}}) and its source_topic, source_partition,
+    /// source_offset, ingest_ts_ms and correlation_id; None: decode this one in full.
+    fn project<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let value = or_reference!(value.downcast::<PyBytes>().ok());
+        let data = value.as_bytes();
+        if data.len() < PREFIX || data[..PREFIX] != self.buffer_prefix[..] {
+            return Ok(None);
+        }
+        let p = or_reference!(project::project(&data[PREFIX..]));
+        let event = PyDict::new(py);
+        event.set_item(intern!(py, "event_id"), p.event_id)?;
+        event.set_item(intern!(py, "symbol"), p.symbol)?;
+        event.set_item(intern!(py, "event_ts_ms"), p.event_ts_ms)?;
+        event.set_item(intern!(py, "kind"), self.kinds[p.kind].bind(py))?;
+        let snapshot = match p.as_of_ts_ms {
+            Some(as_of) => {
+                let inputs = PyDict::new(py);
+                inputs.set_item(intern!(py, "as_of_ts_ms"), as_of)?;
+                inputs.into_any()
+            }
+            None => py.None().into_bound(py),
+        };
+        event.set_item(intern!(py, "snapshot_inputs"), snapshot)?;
+        let record = PyDict::new(py);
+        record.set_item(intern!(py, "event"), event)?;
+        record.set_item(intern!(py, "source_topic"), p.source_topic)?;
+        record.set_item(intern!(py, "source_partition"), p.source_partition)?;
+        record.set_item(intern!(py, "source_offset"), p.source_offset)?;
+        record.set_item(intern!(py, "ingest_ts_ms"), p.ingest_ts_ms)?;
+        record.set_item(intern!(py, CORRELATION), p.correlation_id)?;
+        Ok(Some(record))
+    }
+}
+
 #[pymodule]
 fn regime_fleet_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Wrapper>()?;
+    m.add_class::<BufferProjector>()?;
     Ok(())
 }

@@ -45,6 +45,11 @@ class ControlReader:
         self.changed = False  # since the heartbeat last reported
         self._consumer: Consumer | None = None
         self._error = ""
+        # Nothing pauses this worker and all is reported: a tick without new commands has
+        # nothing to do (the usual case; the full tick asks for the assignment, a round trip
+        # to librdkafka's thread, and rebuilds /status's control block).
+        self._quiet = False
+        self._reported_error = ""
         r = ctx.metrics.registry
         self.paused_gauge = _metric(
             Gauge,
@@ -122,11 +127,14 @@ class ControlReader:
         """Right before each fetch: fold new commands in and (re-)pause what they name. Pausing
         again every tick keeps a partition paused across re-opens and backpressure resumes."""
         new = self.read()
+        if not new and self._quiet and self._error == self._reported_error:
+            return
         assigned = consumer.assignment()
         if not assigned and not new:
             return
         name = self.ctx.name
         wanted = self.state.paused_partitions(name, self.ctx.settings.partitions)
+        self._quiet, self._reported_error = not wanted, self._error
         mine = {tp.partition for tp in assigned}
         hold = {p: c for p, c in wanted.items() if p in mine}
         pause = [tp for tp in assigned if tp.partition in hold]

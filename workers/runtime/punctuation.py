@@ -20,6 +20,10 @@ class Punctuator:
         self.clock = clock
         self._done: dict[int, int] = {}  # partition -> the last bucket punctuated
 
+    @property
+    def wanted(self) -> bool:
+        return self.processor.punctuate_interval_ms > 0
+
     def run(self, partitions: Iterable[int]) -> None:
         interval = self.processor.punctuate_interval_ms
         if interval <= 0:

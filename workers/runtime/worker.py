@@ -66,7 +66,7 @@ class Worker:
             None if settings.runtime.slot is not None else clients.slot(settings, processor.name)
         )
         self.checkpoint = Checkpoint(ctx, self.stores, self._producer)
-        self.decoder = Decoder(ctx)
+        self.decoder = Decoder(ctx, processor)
         self.punctuator = Punctuator(processor, self.stores, self.checkpoint, clock)
         self.control = ControlReader(ctx, clock)  # operator commands (fleet.control)
         hook = raw_batch_of(processor)  # a core that takes many records as bytes at once
@@ -301,7 +301,9 @@ class Worker:
         return True
 
     def _punctuate(self) -> None:
-        if self.consumer is not None:
+        # Asked first: the assignment is a round trip to librdkafka's thread (12 µs of CPU),
+        # and only the scheduler in timer mode punctuates.
+        if self.consumer is not None and self.punctuator.wanted:
             self.punctuator.run({tp.partition for tp in self.consumer.assignment()} - self.pauses.opening)
 
     # -- checkpoints and re-opening ----------------------------------------------------

@@ -74,7 +74,7 @@ def floor_to(ts: int, interval: int) -> int:
 def append(
     state: CutState,
     seq: int,
-    event: dict[str, Any],
+    event: Mapping[str, Any],
     correlation_id: str,
     *,
     hash_version: int = V1,

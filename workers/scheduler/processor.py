@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import structlog
+
 from workers.config import FleetSettings
 from workers.contracts.identity import run_id
-from workers.contracts.input_hash import CURRENT
+from workers.contracts.input_hash import CURRENT, V1
 from workers.engine.settings import EngineSettings
 from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore
+from workers.processing.projection import Projection
 from workers.regime import ENGINE_VERSION
+from workers.scheduler import native
 from workers.scheduler.cuts import Cut, CutState, append, close, floor_to, on_boundary_record
 from workers.scheduler.settings import SchedulerSettings
-from workers.topics import RUNS
+from workers.topics import BUFFER, RUNS
 
 STORE = "cuts"
 
@@ -33,6 +37,8 @@ class SchedulerProcessor(ProcessorBase):
         self.cut_hash_version: Callable[[str], int] = lambda symbol: CURRENT
         # Timer mode: the runtime calls punctuate once per interval and partition.
         self.punctuate_interval_ms = self.interval if self.mode == "timer" else 0
+        # What the runtime may decode market.buffer with instead of the full decode (live only).
+        self.projections: dict[str, Projection] = {}
 
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         view = stores[STORE]
@@ -44,15 +50,14 @@ class SchedulerProcessor(ProcessorBase):
             fire = on_boundary_record(state, event["event_ts_ms"], self.interval)
             if fire is not None:
                 outputs.append(self._plan(symbol, close(state, fire), "BOUNDARY", record.partition, now_ms))
+        # asked only when this record opens a cut (a replay's answer is per cut, in order)
+        version = self.cut_hash_version(symbol) if state.cut_start is None else state.input_hash_version
         append(
             state,
             record.offset,
-            event,
+            native.full_event(record) if version == V1 else event,  # v1 hashes every field
             record.value.get("correlation_id", ""),
-            # asked only when this record opens a cut (a replay's answer is per cut, in order)
-            hash_version=self.cut_hash_version(symbol)
-            if state.cut_start is None
-            else state.input_hash_version,
+            hash_version=version,
             buffered=record.value,
             raw=record.raw,
         )
@@ -117,4 +122,12 @@ class SchedulerProcessor(ProcessorBase):
 
 
 def create(settings: FleetSettings, edges: Edges) -> SchedulerProcessor:
-    return SchedulerProcessor(settings)
+    processor = SchedulerProcessor(settings)
+    if edges.splice is not None:  # a live worker (records as stored): say which decode it runs
+        project, path = native.load(SchedulerSettings.of(settings).compiled)
+        if project is not None:
+            processor.projections[BUFFER] = project
+        structlog.get_logger().info(
+            "scheduler_decode", worker=processor.name, group_id=settings.group(processor.name), path=path
+        )
+    return processor

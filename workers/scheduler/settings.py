@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from workers.section import RUNTIME_ONLY, Section
+from workers.section import NOT_IN_RUN, RUNTIME_ONLY, Section
 
 
 class SchedulerSettings(Section):
@@ -19,4 +19,7 @@ class SchedulerSettings(Section):
     interval_ms: int = Field(60_000, ge=1)
     max_inflight_runs: Annotated[int, RUNTIME_ONLY] = Field(
         0, ge=0, description="Pause when the publisher lags more runs (0: off)."
+    )
+    compiled: Annotated[bool, RUNTIME_ONLY, NOT_IN_RUN] = Field(
+        True, description="Read market.buffer with the compiled projection (native/) when installed."
     )
