@@ -14,15 +14,15 @@ $(BIN)/.installed: pyproject.toml harness/pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,nautilus]' -e ./harness  # the product (with the Nautilus extra), and the harnesses beside it
 	touch $@
 
-# Ingest's compiled path (native/, Rust + PyO3 via maturin from the registries); without cargo,
-# ingest runs its Python path (docs/benchmarks.md, "The compiled ingest path").
+# The compiled paths of ingest and the scheduler (native/, Rust + PyO3 via maturin from the registries); without cargo,
+# ingest runs its Python path and the scheduler the full decode (docs/benchmarks.md).
 CARGO := $(or $(shell command -v cargo 2>/dev/null),$(wildcard $(HOME)/.cargo/bin/cargo))
 $(BIN)/.native: $(BIN)/.installed native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
 	@if [ -n "$(CARGO)" ]; then \
-	  echo "building ingest's compiled path (native/, cargo release build, a few minutes)"; \
+	  echo "building the compiled paths of ingest and the scheduler (native/, cargo release build, a few minutes)"; \
 	  PATH="$(dir $(CARGO)):$$PATH" $(BIN)/pip install -q ./native && touch $@; \
 	else \
-	  echo "no Rust toolchain (cargo): ingest will run its Python path; install Rust and run make venv again for the compiled one"; \
+	  echo "no Rust toolchain (cargo): ingest will run its Python path and the scheduler the full decode; install Rust and run make venv again for the compiled ones"; \
 	fi
 
 venv: $(BIN)/.installed $(BIN)/.native

@@ -24,3 +24,6 @@ class BufferProjector:
     # "source_offset", "ingest_ts_ms", "correlation_id"}. None where it cannot vouch for that
     # (not bytes, another schema or framing, anything the decode would refuse): decode in full.
     def project(self, value: object) -> dict[str, Any] | None: ...
+    # The v2 input hash folded one buffered record on: sha256(previous, then the event's Avro
+    # bytes as stored), hex; None where the Python fold would not slice them (decode in full).
+    def digest_v2(self, previous: str, value: object) -> str | None: ...

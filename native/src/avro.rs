@@ -17,6 +17,10 @@ impl<'a> Reader<'a> {
         self.pos == self.data.len()
     }
 
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// A zig-zag varint long. At most 10 bytes, and no bits beyond 64: past that fastavro's
     /// reading depends on its build, so such a record goes to the reference.
     pub fn long(&mut self) -> Option<i64> {
@@ -91,4 +95,16 @@ pub fn write_long(out: &mut Vec<u8>, value: i64) {
 pub fn write_string(out: &mut Vec<u8>, value: &str) {
     write_long(out, value.len() as i64);
     out.extend_from_slice(value.as_bytes());
+}
+
+/// Bytes of `value` as a minimal zig-zag varint (what every Avro writer we know writes).
+pub fn long_length(value: i64) -> usize {
+    let n = ((value << 1) ^ (value >> 63)) as u64;
+    let bits = 64 - n.leading_zeros() as usize;
+    std::cmp::max(1, (bits + 6) / 7)
+}
+
+/// Bytes of `value` as an Avro string written minimally: its length, then its UTF-8.
+pub fn string_length(value: &str) -> usize {
+    long_length(value.len() as i64) + value.len()
 }

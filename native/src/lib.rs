@@ -199,18 +199,10 @@ fn correlation(py: Python<'_>, msg: &Bound<'_, PyAny>, event_id: &str) -> PyResu
     if !given.is_empty() {
         return Ok(std::str::from_utf8(given).ok().map(str::to_owned));
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
     hasher.update(b"correlation:");
     hasher.update(event_id.as_bytes());
-    let digest = hasher.finalize();
-    let mut id = String::with_capacity(28);
-    id.push_str("evt-");
-    for b in &digest[..12] {
-        id.push(char::from(HEX[usize::from(b >> 4)]));
-        id.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    Ok(Some(id))
+    Ok(Some(format!("evt-{}", hex(&hasher.finalize()[..12]))))
 }
 
 #[pyclass(frozen)]
@@ -272,6 +264,36 @@ impl BufferProjector {
         record.set_item(intern!(py, CORRELATION), p.correlation_id)?;
         Ok(Some(record))
     }
+
+    /// The v2 input hash chained one record on (workers/contracts/input_hash.py `fold`):
+    /// sha256 of `previous` then the event's Avro bytes as stored, lowercase hex; None where
+    /// the Python fold would not slice them (anything `project` refuses, or a tail that is not
+    /// minimally encoded), which then folds that record itself.
+    fn digest_v2(&self, previous: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+        let value = or_reference!(value.downcast::<PyBytes>().ok());
+        let data = value.as_bytes();
+        if data.len() < PREFIX || data[..PREFIX] != self.buffer_prefix[..] {
+            return Ok(None);
+        }
+        let p = or_reference!(project::project(&data[PREFIX..]));
+        if !p.canonical_tail {
+            return Ok(None);
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(previous.as_bytes());
+        hasher.update(p.event);
+        Ok(Some(hex(&hasher.finalize())))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 #[pymodule]

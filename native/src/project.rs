@@ -4,7 +4,7 @@
 //! otherwise is `None`, and the scheduler decodes that record in full. No validation rules:
 //! ingest checked these events before writing them, and the projection answers for the decode.
 
-use crate::avro::Reader;
+use crate::avro::{long_length, string_length, Reader};
 use crate::event::KINDS;
 
 const SIDES: i64 = 3; // Trade.side's symbols
@@ -22,6 +22,11 @@ pub struct Projected<'a> {
     pub source_offset: i64,
     pub ingest_ts_ms: i64,
     pub correlation_id: &'a str,
+    /// The RawMarketEvent's bytes (the start of the body), which the v2 input hash chains.
+    pub event: &'a [u8],
+    /// Whether the fields after the event take the bytes a minimal encoding of their values
+    /// takes: where they do, workers.contracts.input_hash slices the event (else it encodes it).
+    pub canonical_tail: bool,
 }
 
 /// `body`: the record after its single-object header. Every field is read as fastavro reads
@@ -51,6 +56,7 @@ pub fn project(body: &[u8]) -> Option<Projected<'_>> {
         None
     };
     r.string()?; // source
+    let event_len = r.position();
     let source_topic = r.string()?;
     // An Avro int, which fastavro reads as a long: Serde.decode refuses one beyond 32 bits.
     let source_partition = i32::try_from(r.long()?).ok()?;
@@ -60,6 +66,11 @@ pub fn project(body: &[u8]) -> Option<Projected<'_>> {
     if !r.at_end() {
         return None; // Serde.decode refuses bytes after the record
     }
+    let tail = string_length(source_topic)
+        + long_length(i64::from(source_partition))
+        + long_length(source_offset)
+        + long_length(ingest_ts_ms)
+        + string_length(correlation_id);
     Some(Projected {
         event_id,
         symbol,
@@ -71,6 +82,8 @@ pub fn project(body: &[u8]) -> Option<Projected<'_>> {
         source_offset,
         ingest_ts_ms,
         correlation_id,
+        event: &body[..event_len],
+        canonical_tail: body.len() - event_len == tail,
     })
 }
 

@@ -7,6 +7,7 @@ ingest would refuse (two members set, a crossed quote) still projects.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import struct
@@ -19,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.demo.data import synthetic_intraday
-from workers.contracts import DecodeError, Serde
+from workers.contracts import DecodeError, Serde, input_hash
+from workers.contracts.input_hash import V2
 from workers.contracts.schemas import contract
 from workers.contracts.serde import SINGLE_OBJECT_MAGIC
 
@@ -412,3 +414,57 @@ def test_a_partition_beyond_an_int_is_left_to_the_decode(partition: int) -> None
 def test_the_prefix_is_a_single_object_header() -> None:
     with pytest.raises(ValueError, match="8-byte fingerprint"):
         regime_fleet_native.BufferProjector(PREFIX[:9])
+
+
+# -- the v2 input hash: the compiled fold gives the Python fold's digest, or leaves it ------------
+
+PREVIOUS = "ab" * 32  # a chain's previous digest, as the fold gets it
+
+
+def _python_fold(value: bytes) -> str | None:
+    """workers.contracts.input_hash's v2 fold in Python (slice or encode), None where the
+    record does not decode (the scheduler never folds such a record)."""
+    try:
+        decoded = SERDE.decode(BUFFER, value)
+    except DecodeError:
+        return None
+    event = input_hash.event_avro(decoded["event"], decoded, value)
+    return hashlib.sha256(PREVIOUS.encode() + event).hexdigest()
+
+
+def _digests_agree(value: bytes) -> str | None:
+    digest = PROJECTOR.digest_v2(PREVIOUS, value)
+    if digest is not None:
+        assert digest == _python_fold(value)
+    return digest
+
+
+def test_every_real_record_digests_as_the_python_fold() -> None:
+    for event in REAL:
+        value = _encoded(_record(event, REST))
+        assert PROJECTOR.digest_v2(PREVIOUS, value) == _python_fold(value) is not None
+        assert input_hash.fold(V2, PREVIOUS, event, SERDE.decode(BUFFER, value), value) == _python_fold(value)
+
+
+@FUZZ
+@given(RECORDS)
+def test_arbitrary_records_digest_as_the_python_fold(record: dict[str, Any]) -> None:
+    assert _digests_agree(_encoded(record)) is not None
+
+
+@FUZZ
+@given(st.one_of(mutated(), damaged()))
+def test_mutated_and_damaged_records_digest_as_the_python_fold_or_not_at_all(value: bytes) -> None:
+    _digests_agree(value)
+
+
+def test_a_tail_not_minimally_encoded_is_left_to_the_python_fold() -> None:
+    """The Python fold then encodes the event instead of slicing it: another digest for the
+    same event only if the event's own bytes were not canonical; the compiled fold stays out."""
+    record = _record(REAL[0], REST)
+    tokens = _tokens(record)
+    tokens[-4] = _padded(tokens[-4])  # source_partition 1, in two bytes
+    padded = PREFIX + b"".join(tokens)
+    assert SERDE.decode(BUFFER, padded) == SERDE.decode(BUFFER, _encoded(record))
+    assert PROJECTOR.digest_v2(PREVIOUS, padded) is None
+    assert _python_fold(padded) == _python_fold(_encoded(record))

@@ -6,7 +6,8 @@ H_0 = "", H_i = sha256(H_{i-1} as lowercase hex, then the event's bytes), hex.
   needs the decoded event and a JSON encoding of it (a fifth of the scheduler's time).
 - v2: the event's bytes are its Avro binary encoding (current RawMarketEvent schema, no
   framing): the first field of the RawInputBufferRecord as it is stored in market.buffer. The
-  scheduler slices them out of the record's bytes; no decode or encode is needed.
+  scheduler slices them out of the record's bytes; no decode or encode is needed (in compiled
+  code where native/ is built: the same digest, tests/unit/test_native_projection.py).
 
 A run records its version (EngineRunRecord.input_hash_version; records written before the field
 existed read as 1), and whatever re-computes a run's hash (provenance show, replays) uses it.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -50,6 +51,9 @@ def fold(
     """Fold one buffered RawMarketEvent into a cut's hash. `buffered` and `raw`: the whole
     RawInputBufferRecord and its bytes as stored, when at hand (v2 slices instead of encoding)."""
     if version == V2:
+        digest = _compiled()(previous, raw) if buffered is not None and raw else None
+        if digest is not None:
+            return digest
         return hashlib.sha256(previous.encode() + event_avro(event, buffered, raw)).hexdigest()
     if version == V1:
         return chain_input_hash(previous, event)
@@ -69,6 +73,19 @@ def event_avro(
     out = io.BytesIO()
     schemaless_writer(out, contract("RawMarketEvent").parsed, dict(event))
     return out.getvalue()
+
+
+@cache
+def _compiled() -> Callable[[str, bytes], str | None]:
+    """The compiled v2 fold (native/, `BufferProjector.digest_v2`): the same digest where the
+    event's bytes can be sliced, found in one pass instead of by the tail's lengths below; None
+    where they cannot (then `event_avro` decides). Without the extension: never."""
+    try:
+        from regime_fleet_native import BufferProjector
+    except ImportError:
+        return lambda previous, raw: None
+    digest: Callable[[str, bytes], str | None] = BufferProjector(_buffer_header()).digest_v2
+    return digest
 
 
 @cache
