@@ -174,7 +174,9 @@ def test_fleet_end_to_end_with_one_principal_per_worker_and_only_planned_acls(br
     _check_output(fleet, events, records)
     for worker in PIPELINE:
         status = fleet.status(worker)
-        assert status["ready"] and status["lifecycle"] == "running", (worker, status)
+        why = {k: status.get(k) for k in ("lifecycle", "last_error", "pause_reasons")}
+        errors = [line for line in fleet.log(worker).splitlines() if "error" in line or "refused" in line]
+        assert status["ready"] and status["lifecycle"] == "running", (worker, why, errors[-5:])
 
     # No secret in any output: logs, /status, /metrics, the recorded configurations.
     outputs = {f"{w} /status": http_get(fleet.ports[w], "/status")[1] for w in PIPELINE}
