@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.demo.data import synthetic_intraday
+from tests.unit.native_build import native_module
 from workers import topics
 from workers.contracts import DecodeError, Serde
 from workers.contracts.identity import correlation_id
@@ -31,12 +29,7 @@ from workers.processing.records import ERROR_MESSAGE
 from workers.runtime.checkpoint import PRODUCER_MAX_BYTES
 from workers.runtime.reader import record_of
 
-try:
-    import regime_fleet_native  # noqa: F401
-except ImportError:  # without cargo, `make venv` leaves it out on purpose (and says so)
-    if shutil.which("cargo") or (Path.home() / ".cargo" / "bin" / "cargo").exists():
-        raise
-    pytest.skip("regime_fleet_native is not built (no cargo on PATH)", allow_module_level=True)
+native_module()
 
 SERDE = Serde()
 NOW_MS = 1_700_000_123_456

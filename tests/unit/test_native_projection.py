@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,21 +18,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.demo.data import synthetic_intraday
+from tests.unit.native_build import native_module
 from workers.contracts import DecodeError, Serde, input_hash
 from workers.contracts.input_hash import V2
 from workers.contracts.schemas import contract
-from workers.contracts.serde import SINGLE_OBJECT_MAGIC
+from workers.contracts.serde import single_object_header
 
-try:
-    import regime_fleet_native
-except ImportError:  # without cargo, `make venv` leaves it out on purpose (and says so)
-    if shutil.which("cargo") or (Path.home() / ".cargo" / "bin" / "cargo").exists():
-        raise
-    pytest.skip("regime_fleet_native is not built (no cargo on PATH)", allow_module_level=True)
+regime_fleet_native = native_module()
 
 BUFFER = "RawInputBufferRecord"
 SERDE = Serde()
-PREFIX = SINGLE_OBJECT_MAGIC + contract(BUFFER).fingerprint
+PREFIX = single_object_header(BUFFER)
 PROJECTOR = regime_fleet_native.BufferProjector(PREFIX)
 REAL = synthetic_intraday(3, 120, snapshot_every=20, window=3)  # every kind
 KINDS = ["TRADE", "QUOTE", "BAR", "SNAPSHOT_INPUTS"]
@@ -384,7 +378,7 @@ def test_every_cut_is_refused() -> None:
 def test_other_schemas_and_framings_are_left_to_the_decode() -> None:
     value = _encoded(_record(REAL[0], REST))
     body = value[len(PREFIX) :]
-    raw = SINGLE_OBJECT_MAGIC + contract("RawMarketEvent").fingerprint
+    raw = single_object_header("RawMarketEvent")
     older = PREFIX[:-1] + bytes([PREFIX[-1] ^ 1])  # another fingerprint (an older schema)
     for other in (raw + body, b"\x00\x00\x00\x00\x01" + body, older + body, b"\xc3\x02" + value[2:]):
         assert PROJECTOR.project(other) is None

@@ -25,7 +25,7 @@ from fastavro import schemaless_writer
 
 from workers.contracts.identity import chain_input_hash
 from workers.contracts.schemas import contract
-from workers.contracts.serde import SINGLE_OBJECT_MAGIC
+from workers.contracts.serde import single_object_header
 
 V1 = 1
 V2 = 2
@@ -66,7 +66,7 @@ def event_avro(
     """The Avro binary encoding of a buffered event: sliced out of `raw` (the buffer record as
     stored, single-object encoded with the current schema), else encoded from the decoded
     event (the same bytes for a record any Avro library wrote: one block per array, minimal varints)."""
-    if buffered is not None and raw[:10] == _buffer_header():
+    if buffered is not None and raw[:10] == single_object_header("RawInputBufferRecord"):
         tail = _tail_length(buffered)
         if tail is not None and len(raw) - tail > 10 and _tail_starts(buffered, raw, len(raw) - tail):
             return raw[10 : len(raw) - tail]
@@ -84,13 +84,10 @@ def _compiled() -> Callable[[str, bytes], str | None]:
         from regime_fleet_native import BufferProjector
     except ImportError:
         return lambda previous, raw: None
-    digest: Callable[[str, bytes], str | None] = BufferProjector(_buffer_header()).digest_v2
+    digest: Callable[[str, bytes], str | None] = BufferProjector(
+        single_object_header("RawInputBufferRecord")
+    ).digest_v2
     return digest
-
-
-@cache
-def _buffer_header() -> bytes:
-    return SINGLE_OBJECT_MAGIC + contract("RawInputBufferRecord").fingerprint
 
 
 def _tail_starts(buffered: Mapping[str, Any], raw: bytes, at: int) -> bool:

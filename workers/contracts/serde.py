@@ -25,6 +25,12 @@ SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 
 
+@cache
+def single_object_header(name: str) -> bytes:
+    """The 10 bytes a single-object record of the current `name` schema starts with."""
+    return SINGLE_OBJECT_MAGIC + contract(name).fingerprint
+
+
 class WireFormat(enum.StrEnum):
     SINGLE_OBJECT = "single_object"
     CONFLUENT = "confluent"

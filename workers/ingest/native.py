@@ -12,8 +12,7 @@ from typing import Any
 import structlog
 
 from workers import topics
-from workers.contracts.schemas import contract
-from workers.contracts.serde import SINGLE_OBJECT_MAGIC
+from workers.contracts.serde import single_object_header
 from workers.ingest.settings import IngestSettings
 from workers.processing.processor import Splice
 from workers.processing.raw_batch import Encoded, RawMessage
@@ -28,8 +27,8 @@ class NativeWrapper:
     def __init__(self, module: Any, settings: IngestSettings) -> None:
         self._wrapper = module.Wrapper(
             topics.BUFFER,
-            SINGLE_OBJECT_MAGIC + contract("RawMarketEvent").fingerprint,
-            SINGLE_OBJECT_MAGIC + contract(BUFFER_SCHEMA).fingerprint,
+            single_object_header("RawMarketEvent"),
+            single_object_header(BUFFER_SCHEMA),
             settings.min_event_ts_ms,
             settings.max_event_ts_ms,
             settings.max_future_ms,
@@ -48,7 +47,7 @@ def splices(splice: Splice | None) -> bool:
     """Whether the edges splice raw events into single-object buffer records, the only bytes
     the compiled path writes (not in memory, not with Confluent framing)."""
     rest = {"source_topic": "", "source_partition": 0, "source_offset": 0, "ingest_ts_ms": 0}
-    raw = SINGLE_OBJECT_MAGIC + contract("RawMarketEvent").fingerprint
+    raw = single_object_header("RawMarketEvent")
     return splice is not None and splice(BUFFER_SCHEMA, raw, {**rest, "correlation_id": ""}) is not None
 
 

@@ -3,8 +3,9 @@ it is installed: a buffered record's symbol, times, kind, snapshot time and tail
 without decoding its trade, quote, bar or snapshot window (half of the scheduler's CPU was the
 full decode). Records it cannot vouch for are decoded in full by the runtime, and the one
 reader of every field, the v1 input hash of a cut open across the upgrade, decodes its records
-in full (`full_event`), so the core's outputs are those of the full decode; tests/unit/test_native_projection.py proves the fields
-equal, tests/unit/test_scheduler_projection.py the scheduler's outputs.
+in full (`full_event`), so the core's outputs are those of the full decode:
+tests/unit/test_native_projection.py proves the fields equal, tests/unit/scheduler/
+test_projection.py the scheduler's outputs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workers.contracts.schemas import contract
-from workers.contracts.serde import SINGLE_OBJECT_MAGIC, Serde
+from workers.contracts.serde import Serde, single_object_header
 from workers.processing import Record
 from workers.processing.projection import Projection
 
@@ -32,7 +32,7 @@ def load(compiled: bool) -> tuple[Projection | None, str]:
             f"the full decode: the compiled projection is not installed ({exc}); "
             "`make venv` builds it where cargo is on PATH (native/)"
         )
-    projector = regime_fleet_native.BufferProjector(SINGLE_OBJECT_MAGIC + contract(BUFFER_SCHEMA).fingerprint)
+    projector = regime_fleet_native.BufferProjector(single_object_header(BUFFER_SCHEMA))
     project: Projection = projector.project
     return project, "the compiled projection (regime_fleet_native)"
 

@@ -25,7 +25,13 @@ STORE = "cuts"
 class SchedulerProcessor(ProcessorBase):
     name = "scheduler"
 
-    def __init__(self, settings: FleetSettings, engine_version: str = ENGINE_VERSION) -> None:
+    def __init__(
+        self,
+        settings: FleetSettings,
+        engine_version: str = ENGINE_VERSION,
+        *,
+        projection: Projection | None = None,
+    ) -> None:
         self.mode = SchedulerSettings.of(settings).mode
         self.interval = SchedulerSettings.of(settings).interval_ms
         self.engine_mode = EngineSettings.of(settings).mode.upper()
@@ -38,7 +44,7 @@ class SchedulerProcessor(ProcessorBase):
         # Timer mode: the runtime calls punctuate once per interval and partition.
         self.punctuate_interval_ms = self.interval if self.mode == "timer" else 0
         # What the runtime may decode market.buffer with instead of the full decode (live only).
-        self.projections: dict[str, Projection] = {}
+        self.projections: dict[str, Projection] = {BUFFER: projection} if projection else {}
 
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         view = stores[STORE]
@@ -122,12 +128,11 @@ class SchedulerProcessor(ProcessorBase):
 
 
 def create(settings: FleetSettings, edges: Edges) -> SchedulerProcessor:
-    processor = SchedulerProcessor(settings)
-    if edges.splice is not None:  # a live worker (records as stored): say which decode it runs
-        project, path = native.load(SchedulerSettings.of(settings).compiled)
-        if project is not None:
-            processor.projections[BUFFER] = project
-        structlog.get_logger().info(
-            "scheduler_decode", worker=processor.name, group_id=settings.group(processor.name), path=path
-        )
+    if edges.splice is None:  # in memory (tests, replays): values arrive decoded
+        return SchedulerProcessor(settings)
+    project, path = native.load(SchedulerSettings.of(settings).compiled)
+    processor = SchedulerProcessor(settings, projection=project)
+    structlog.get_logger().info(  # a live worker says which decode it runs
+        "scheduler_decode", worker=processor.name, group_id=settings.group(processor.name), path=path
+    )
     return processor

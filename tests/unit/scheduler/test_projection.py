@@ -4,13 +4,12 @@ plans (ids, cuts, snapshots, both input hash versions) and the state it keeps ar
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from harness.demo.data import synthetic_intraday
+from tests.unit.native_build import native_module
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.contracts.input_hash import V1, V2
@@ -22,12 +21,7 @@ from workers.scheduler.processor import SchedulerProcessor, create
 from workers.state.memory import MemoryStore
 from workers.topology import load_topology
 
-try:
-    import regime_fleet_native  # noqa: F401
-except ImportError:  # without cargo, `make venv` leaves it out on purpose (and says so)
-    if shutil.which("cargo") or (Path.home() / ".cargo" / "bin" / "cargo").exists():
-        raise
-    pytest.skip("regime_fleet_native is not built (no cargo on PATH)", allow_module_level=True)
+native_module()
 
 SERDE = Serde()
 SETTINGS = FleetSettings(scheduler={"mode": "boundary", "interval_ms": 60_000})
