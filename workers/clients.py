@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from confluent_kafka import KafkaError
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from workers.config import FleetSettings
 
@@ -167,6 +168,37 @@ def slot_holder(settings: FleetSettings, worker: str, n: int) -> str:
         return (_slots(settings, worker) / f"slot-{n}.lock").read_text().strip()
     except OSError:
         return ""
+
+
+# What a broker answers while a just-created or just-moved partition's leader is not yet known
+# everywhere: the same question a moment later gets the answer.
+_LEADERLESS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
+def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 10.0) -> tuple[int, int]:
+    """(low, high) of one partition, asking again while the broker has no leader for it yet
+    (a topic created a moment ago, a broker restarting), never longer than `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=max(0.1, min(left, 5.0))
+            )
+            return low, high
+        except KafkaException as e:
+            error = e.args[0]
+            if error.code() not in _LEADERLESS or left <= 0.25:
+                raise
+        time.sleep(0.2)
 
 
 def _slots(settings: FleetSettings, worker: str) -> Path:

@@ -63,7 +63,7 @@ def price_bars(settings: FleetSettings, symbol: str, limit: int) -> dict[str, An
     key = symbol.encode()
     points: list[dict[str, Any]] = []
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=TIMEOUT_S)
+        low, high = clients.watermarks(consumer, name, partition, TIMEOUT_S)
         start = max(low, high - SCAN_LIMIT)
         msgs = _read(consumer, TopicPartition(name, partition, start), high, time.monotonic() + TIMEOUT_S * 3)
         for msg in msgs:
@@ -139,7 +139,7 @@ def recent_dead_letters(settings: FleetSettings, topology: Topology, limit: int)
                 continue
             totals[topic] = 0
             for p in sorted(meta.partitions):
-                low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=TIMEOUT_S)
+                low, high = clients.watermarks(consumer, name, p, TIMEOUT_S)
                 totals[topic] += max(0, high - low)
                 if high <= low:
                     continue
@@ -177,7 +177,7 @@ def original_bytes(
         meta = consumer.list_topics(name, timeout=TIMEOUT_S).topics.get(name)
         if meta is None or meta.error is not None or partition not in meta.partitions:
             raise UnknownDeadLetter(f"{topic} has no partition {partition}")
-        low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=TIMEOUT_S)
+        low, high = clients.watermarks(consumer, name, partition, TIMEOUT_S)
         if not low <= offset < high:
             raise UnknownDeadLetter(f"{topic}[{partition}] holds offsets {low}..{high - 1}, not {offset}")
         consumer.assign([TopicPartition(name, partition, offset)])

@@ -175,7 +175,7 @@ def group_offsets(settings: FleetSettings, topology: Topology) -> dict[str, Any]
             ]
             rows = []
             for tp in consumer.committed(parts, timeout=TIMEOUT_S):
-                _low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
+                _low, high = clients.watermarks(consumer, tp.topic, tp.partition, TIMEOUT_S)
                 committed = tp.offset if tp.offset >= 0 else None
                 rows.append(
                     {

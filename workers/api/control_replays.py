@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from workers import clients
 from workers.config import FleetSettings
@@ -62,7 +62,7 @@ def records_in(settings: FleetSettings, topic: str) -> int:
             raise BadReplay(404, "UNKNOWN_TOPIC", f"topic {name} does not exist")
         total = 0
         for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)
+            low, high = clients.watermarks(consumer, name, p, 5)
             total += max(0, high - low)
         return total
     finally:

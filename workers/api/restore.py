@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from workers import clients
 from workers.config import FleetSettings
@@ -31,11 +31,7 @@ def truncated_partitions(settings: FleetSettings, topic: str) -> set[int]:
         meta = consumer.list_topics(name, timeout=10).topics.get(name)
         if meta is None:
             return set()
-        return {
-            p
-            for p in meta.partitions
-            if consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[0] > 0
-        }
+        return {p for p in meta.partitions if clients.watermarks(consumer, name, p, 10)[0] > 0}
     finally:
         consumer.close()
 

@@ -99,7 +99,7 @@ class Tail:
         try:
             targets = {}
             for p in self.partitions:
-                low, targets[p] = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                low, targets[p] = clients.watermarks(consumer, name, p, 10)
                 self.low.setdefault(p, low)
             consumer.assign(
                 [TopicPartition(name, p, self._next.get(p, OFFSET_BEGINNING)) for p in self.partitions]

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from workers import clients
 from workers.config import FleetSettings
@@ -197,9 +197,7 @@ def _check_retention(settings: FleetSettings, runs: list[Stored]) -> None:
             if seq is None:
                 continue
             if r.partition not in lows:
-                lows[r.partition] = consumer.get_watermark_offsets(
-                    TopicPartition(topic, r.partition), timeout=10
-                )[0]
+                lows[r.partition] = clients.watermarks(consumer, topic, r.partition, 10)[0]
             if seq < lows[r.partition]:
                 lost[r.partition].append(seq)
     finally:

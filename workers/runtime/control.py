@@ -229,7 +229,7 @@ def read_log(settings: FleetSettings, topic: str, timeout_s: float = 10.0) -> li
             return []
         deadline = time.monotonic() + timeout_s
         for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=min(5.0, timeout_s))
+            low, high = clients.watermarks(consumer, name, p, min(5.0, timeout_s))
             if high <= low:
                 continue
             consumer.assign([TopicPartition(name, p, low)])

@@ -119,7 +119,7 @@ class KafkaReads:
     def _missing(self, topic: str, partition: int, offset: int) -> ReadError:
         """Why the record at `offset` is not there: deleted by retention, or never a record."""
         name = self.settings.topic(topic)
-        low, _ = self._consumer().get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+        low, _ = clients.watermarks(self._consumer(), name, partition, 10)
         where = self._where(topic, partition, offset)
         if offset < low:
             return ReadError(
@@ -148,7 +148,7 @@ class KafkaReads:
     def _tail(self, topic: str, partition: int, count: int) -> list[Mapping[str, Any]]:
         consumer = self._consumer()
         name = self.settings.topic(topic)
-        low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+        low, high = clients.watermarks(consumer, name, partition, 10)
         if high <= low:
             return []
         consumer.assign([TopicPartition(name, partition, max(low, high - count))])

@@ -48,7 +48,7 @@ def recorded_configs(settings: FleetSettings, timeout_s: float = 15.0) -> dict[s
         meta = consumer.list_topics(name, timeout=10).topics.get(name)
         if meta is None or meta.error is not None:
             return {}
-        low, high = consumer.get_watermark_offsets(TopicPartition(name, 0), timeout=10)
+        low, high = clients.watermarks(consumer, name, 0, 10)
         if high <= low:
             return {}
         consumer.assign([TopicPartition(name, 0, low)])

@@ -51,9 +51,7 @@ def read_all(
         meta = consumer.list_topics(name, timeout=10).topics.get(name)
         if meta is None or meta.error is not None:
             raise TopicError(f"topic {name} does not exist")
-        bounds = {
-            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10) for p in meta.partitions
-        }
+        bounds = {p: clients.watermarks(consumer, name, p, 10) for p in meta.partitions}
         total = sum(high - low for low, high in bounds.values())
         seen = 0
         for partition, (low, high) in sorted(bounds.items()):

@@ -21,6 +21,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from workers import clients
 from workers.processing import Processor, Record, StoreCorruption, StoreError, Unavailable
 from workers.runtime.context import RuntimeContext
 from workers.runtime.decoding import Decoder
@@ -132,7 +133,7 @@ def read_inputs(
     decoder = Decoder(ctx)
     wanted = {t: o for t, o in upto.items() if o > 0}
     for topic, end in wanted.items():
-        low, _ = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        low, _ = clients.watermarks(reader, topic, partition, 10)
         if low > 0:
             raise RebuildImpossible(
                 f"{topic}[{partition}] starts at offset {low}: the stores need every record from 0 "

@@ -19,6 +19,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from workers import clients
 from workers.state.base import CHANGELOG_OFFSET, Codec, StoreChanges, StoreCorruption, StoreError
 from workers.state.rocksdb import PartitionStore
 
@@ -64,7 +65,7 @@ def restore(
     skipped (exactly-once: they belong to work that was never committed).
     """
     started = time.monotonic()
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    low, high = clients.watermarks(consumer, topic, partition, 10)
     stored = store.meta(CHANGELOG_OFFSET)
     # No local offset (a new, lost or wiped DB) means a rebuild from the whole changelog.
     result = RestoreResult(full_rebuild=store.wiped or (stored is None and high > low))
@@ -167,7 +168,7 @@ def latest(
 ) -> Latest:
     """Read the whole changelog partition: per key its newest record, decoded or marked corrupt
     (records of work that never committed are skipped, as restore does)."""
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    low, high = clients.watermarks(consumer, topic, partition, 10)
     out = Latest(high=high)
     if high <= low:
         return out
