@@ -36,6 +36,10 @@ NOW_MS = 1_700_000_123_456
 REAL = synthetic_intraday(4, 100, snapshot_every=10, window=3)  # the bench's data, every kind
 
 
+def no_stores(partition: int) -> dict[str, object]:
+    raise AssertionError("ingest's batch hook reads no stores")
+
+
 @dataclass(frozen=True)
 class Msg:
     """A consumed record as confluent-kafka's Message shows it."""
@@ -109,7 +113,7 @@ def _hooked(proc: IngestProcessor, msgs: list[Msg], max_bytes: int) -> tuple[lis
     outputs: list[Encoded] = []
     i = taken_total = 0
     while i < len(msgs):
-        taken = proc.raw_batch(msgs, i, "market.raw", NOW_MS, max_bytes)
+        taken = proc.raw_batch(msgs, i, "market.raw", NOW_MS, max_bytes, no_stores)
         outputs += [o for outs in taken for o in outs]
         i += len(taken)
         taken_total += len(taken)
@@ -172,7 +176,7 @@ def test_correlation_headers_duplicates_and_small_limits_match():
 def test_the_derived_correlation_id_is_the_references():
     proc = _processor(True)
     assert proc.raw_batch is not None
-    [[out]] = proc.raw_batch(_msgs(REAL[:1]), 0, "market.raw", NOW_MS, PRODUCER_MAX_BYTES)
+    [[out]] = proc.raw_batch(_msgs(REAL[:1]), 0, "market.raw", NOW_MS, PRODUCER_MAX_BYTES, no_stores)
     topic, key, _, headers, _ = out
     assert dict(headers)["correlation_id"] == correlation_id(REAL[0]["event_id"]).encode()
     assert dict(headers)["event_type"] == REAL[0]["kind"].encode() and key == REAL[0]["symbol"].encode()

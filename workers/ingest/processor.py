@@ -16,7 +16,7 @@ from workers.contracts.validation import check_raw_event
 from workers.ingest import native
 from workers.ingest.settings import IngestSettings
 from workers.processing import Edges, Output, ProcessorBase, Record, StateStore, dead_letter
-from workers.processing.raw_batch import Encoded, RawBatch, RawMessage
+from workers.processing.raw_batch import Encoded, RawBatch, RawMessage, StoresFor
 
 BUFFER_SCHEMA = native.BUFFER_SCHEMA
 
@@ -120,12 +120,19 @@ class IngestProcessor(ProcessorBase):
         return [Output(topics.BUFFER, event["symbol"], buffered, headers, partition=record.partition)]
 
     def _raw_batch(
-        self, messages: Sequence[RawMessage], start: int, topic: str, now_ms: int, max_bytes: int
-    ) -> list[Sequence[Encoded]]:
+        self,
+        messages: Sequence[RawMessage],
+        start: int,
+        topic: str,
+        now_ms: int,
+        max_bytes: int,
+        stores: StoresFor,
+    ) -> list[Sequence[Encoded | Output]]:
         """`process` for the run of records the compiled path accepts: it decoded, checked and
-        wrapped them, ready to produce; the dedupe window stays here, in the same order."""
+        wrapped them, ready to produce; the dedupe window stays here, in the same order (ingest
+        keeps no stores)."""
         assert self._native is not None
-        outputs: list[Sequence[Encoded]] = []
+        outputs: list[Sequence[Encoded | Output]] = []
         windows, size = self.windows, self.settings.dedupe_window
         for event_id, output in self._native.wrap(messages, start, topic, now_ms, max_bytes):
             partition = output[4]

@@ -70,7 +70,7 @@ class Worker:
         self.punctuator = Punctuator(processor, self.stores, self.checkpoint, clock)
         self.control = ControlReader(ctx, clock)  # operator commands (fleet.control)
         hook = raw_batch_of(processor)  # a core that takes many records as bytes at once
-        self.raw_batches = hook and RawBatches(ctx, hook, self.checkpoint)
+        self.raw_batches = hook and RawBatches(ctx, hook, self.checkpoint, self.stores.views_for)
         self.heartbeat = Heartbeat(ctx, self.control, clock)
         self._reconnect_due = 0.0
         self._consumer_failed = ""  # a fatal consumer error: the consumer is replaced

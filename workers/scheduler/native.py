@@ -42,7 +42,10 @@ def full_event(record: Record) -> Mapping[str, Any]:
     was open across the upgrade): a projected event (no `source`, which the full decode always
     holds) is decoded in full from the record's bytes."""
     event: Mapping[str, Any] = record.value["event"]
-    if "source" in event:
-        return event
-    full: Mapping[str, Any] = _SERDE.decode(BUFFER_SCHEMA, record.raw)["event"]
+    return event if "source" in event else decoded_event(record.raw)
+
+
+def decoded_event(raw: bytes) -> Mapping[str, Any]:
+    """The whole event of a buffered record, decoded in full from its bytes."""
+    full: Mapping[str, Any] = _SERDE.decode(BUFFER_SCHEMA, raw)["event"]
     return full

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -13,6 +13,7 @@ from workers.contracts.input_hash import CURRENT, V1
 from workers.engine.settings import EngineSettings
 from workers.processing import Edges, JsonCodec, Output, ProcessorBase, Record, StateStore
 from workers.processing.projection import Projection
+from workers.processing.raw_batch import Encoded, RawBatch, RawMessage, StoresFor
 from workers.regime import ENGINE_VERSION
 from workers.scheduler import native
 from workers.scheduler.cuts import Cut, CutState, append, close, floor_to, on_boundary_record
@@ -20,6 +21,9 @@ from workers.scheduler.settings import SchedulerSettings
 from workers.topics import BUFFER, RUNS
 
 STORE = "cuts"
+# A run record's bytes beyond its symbol and correlation id (ids, hashes, versions, headers),
+# with room to spare: the batch hook leaves a record whose run might not fit to `process`.
+_RUN_BYTES = 4096
 
 
 class SchedulerProcessor(ProcessorBase):
@@ -43,8 +47,10 @@ class SchedulerProcessor(ProcessorBase):
         self.cut_hash_version: Callable[[str], int] = lambda symbol: CURRENT
         # Timer mode: the runtime calls punctuate once per interval and partition.
         self.punctuate_interval_ms = self.interval if self.mode == "timer" else 0
-        # What the runtime may decode market.buffer with instead of the full decode (live only).
+        # What the runtime may decode market.buffer with instead of the full decode (live only),
+        # and the batch hook that takes runs of its records as bytes through it.
         self.projections: dict[str, Projection] = {BUFFER: projection} if projection else {}
+        self.raw_batch: RawBatch | None = self._raw_batch if projection else None
 
     def process(self, record: Record, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         view = stores[STORE]
@@ -69,6 +75,61 @@ class SchedulerProcessor(ProcessorBase):
         )
         view.put(symbol, state.dump())
         return outputs
+
+    def _raw_batch(
+        self,
+        messages: Sequence[RawMessage],
+        start: int,
+        topic: str,
+        now_ms: int,
+        max_bytes: int,
+        stores: StoresFor,
+    ) -> list[Sequence[Encoded | Output]]:
+        """`process` for a run of market.buffer records, read through the projection, with each
+        symbol's cut state loaded once and stored once per call instead of once per record. It
+        stops at a record the projection cannot vouch for (the runtime decodes that one in full)
+        and at one whose run could outgrow `max_bytes` (a huge correlation id: `process` then
+        dead-letters it)."""
+        if topic != BUFFER:
+            return []
+        project = self.projections[BUFFER]
+        states: dict[tuple[int, str], CutState] = {}
+        views: dict[int, StateStore] = {}
+        taken: list[Sequence[Encoded | Output]] = []
+        for i in range(start, len(messages)):
+            msg = messages[i]
+            raw = msg.value() or b""
+            value = project(raw) if raw and msg.error() is None else None
+            if value is None:
+                break
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            event = value["event"]
+            symbol = event["symbol"]
+            state = states.get((partition, symbol))
+            if state is None:
+                view = views.get(partition) or views.setdefault(partition, stores(partition)[STORE])
+                state = states[(partition, symbol)] = CutState.load(view.get(symbol))
+            if (len(state.correlation_id) + len(symbol)) * 8 + _RUN_BYTES > max_bytes:
+                break
+            outputs: tuple[Output, ...] = ()
+            if self.mode == "boundary":
+                fire = on_boundary_record(state, event["event_ts_ms"], self.interval)
+                if fire is not None:
+                    outputs = (self._plan(symbol, close(state, fire), "BOUNDARY", partition, now_ms),)
+            version = self.cut_hash_version(symbol) if state.cut_start is None else state.input_hash_version
+            append(
+                state,
+                offset,
+                native.decoded_event(raw) if version == V1 else event,  # v1 hashes every field
+                value.get("correlation_id", ""),
+                hash_version=version,
+                buffered=value,
+                raw=raw,
+            )
+            taken.append(outputs)
+        for (partition, symbol), state in states.items():
+            views[partition].put(symbol, state.dump())
+        return taken
 
     def punctuate(self, partition: int, stores: Mapping[str, StateStore], now_ms: int) -> list[Output]:
         """Timer mode: at each wall-clock tick, close every symbol's non-empty cut. A tick that
