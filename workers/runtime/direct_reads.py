@@ -1,31 +1,67 @@
 """Direct, bounded reads of the topics a worker declares under `reads`: one record by offset
 (with a small cache and forward reading, since a partition's reads come in offset order), or
 a partition's tail. Transient failures are retried by the worker's `reads` retry policy and
-then surface as Unavailable (retry the record later), never as a permanent failure."""
+then surface as Unavailable (retry the record later), never as a permanent failure.
+
+Each partition read by offset gets its own cursor (a group-less consumer standing on it, up to
+MAX_CURSORS, the least recently used closed first): the engine reads the snapshots of runs from
+every partition it is assigned, interleaved, and one consumer re-assigned on every switch
+threw its prefetched records away and fetched them again (an eighth of the engine's time)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from workers import clients
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.processing import Metrics, ReadError, Unavailable
 from workers.retry import RetriesExhausted, RetryPolicy, retry
+from workers.runtime.reader import take
 from workers.topology import Topology
 
 FORWARD_SCAN = 2000  # records worth reading through rather than seeking past
 READ_DEADLINE_S = 10.0
+MAX_CURSORS = 16  # partitions read forward at once, each by its own consumer
+CURSOR_PREFETCH = {"queued.max.messages.kbytes": 4096, "queued.min.messages": 2000}
 
 
 class _Transient(Exception):
     pass
+
+
+@dataclass
+class _Cursor:
+    """A consumer standing on one partition: `position` is the offset after the last record it
+    handed out (-1: none), `fetched` what it took beyond that, in order (a batch can reach past
+    the offset asked: transaction markers take offsets but are no records)."""
+
+    consumer: Consumer
+    position: int = -1
+    fetched: deque[Message] = field(default_factory=deque)
+
+    def seek(self, name: str, partition: int, offset: int) -> None:
+        self.consumer.assign([TopicPartition(name, partition, offset)])
+        self.position = offset
+        self.fetched.clear()
+
+    def lost(self) -> None:
+        """Where it stands is unknown (an error, a gap): the next read seeks."""
+        self.position = -1
+        self.fetched.clear()
+
+    def next(self, wanted: int, wait_s: float) -> Message | None:
+        """The next record on the partition, fetching up to `wanted` at once."""
+        if not self.fetched:
+            self.fetched.extend(take(self.consumer, max(1, min(wanted, FORWARD_SCAN)), wait_s))
+        return self.fetched.popleft() if self.fetched else None
 
 
 class KafkaReads:
@@ -51,8 +87,7 @@ class KafkaReads:
         # Bounded both in records and in the bytes they were on the wire.
         self.cache: OrderedDict[tuple[str, int, int], tuple[Mapping[str, Any], int]] = OrderedDict()
         self.cache_size, self.cache_bytes, self._cached_bytes = cache_size, cache_bytes, 0
-        self._at: tuple[str, int] | None = None  # the (topic, partition) the consumer stands on
-        self._position = 0
+        self._cursors: OrderedDict[tuple[str, int], _Cursor] = OrderedDict()  # most recent last
 
     def _consumer(self) -> Consumer:
         if self.consumer is None:
@@ -86,34 +121,42 @@ class KafkaReads:
             self._cached_bytes -= self.cache.popitem(last=False)[1][1]
         return value
 
+    def _cursor(self, topic: str, partition: int) -> _Cursor:
+        cursor = self._cursors.pop((topic, partition), None)
+        if cursor is None:
+            if len(self._cursors) >= MAX_CURSORS:
+                _close_aside(self._cursors.popitem(last=False)[1].consumer)
+            cursor = _Cursor(Consumer(clients.reader_config(self.settings, **CURSOR_PREFETCH)))
+        self._cursors[(topic, partition)] = cursor
+        return cursor
+
     def _read(self, topic: str, partition: int, offset: int) -> tuple[Mapping[str, Any], int]:
-        consumer = self._consumer()
-        name = self.settings.topic(topic)
-        ahead = offset - self._position if self._at == (topic, partition) else -1
-        if not 0 <= ahead <= FORWARD_SCAN:
-            consumer.assign([TopicPartition(name, partition, offset)])
-            self._at = (topic, partition)
+        cursor = self._cursor(topic, partition)
+        if cursor.position < 0 or not 0 <= offset - cursor.position <= FORWARD_SCAN:
+            cursor.seek(self.settings.topic(topic), partition, offset)
         deadline = time.monotonic() + READ_DEADLINE_S
         while time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1, timeout=1.0):
-                if msg.error() is not None:
-                    self._reset()
-                    raise _Transient(str(msg.error()))
-                self._position = msg.offset() + 1
-                if msg.offset() < offset:
-                    continue
-                if msg.offset() > offset:
-                    self._reset()
-                    raise self._missing(topic, partition, offset)
-                try:
-                    raw = msg.value() or b""
-                    value = self.serde.decode(
-                        self._schema(topic), raw, topic=topic, partition=partition, offset=offset
-                    )
-                    return value, len(raw)
-                except DecodeError as exc:
-                    raise ReadError("UNDECODABLE", str(exc)) from exc
-        self._reset()
+            msg = cursor.next(offset - cursor.position + 1, 1.0)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                cursor.lost()
+                raise _Transient(str(msg.error()))
+            cursor.position = msg.offset() + 1
+            if msg.offset() < offset:
+                continue
+            if msg.offset() > offset:
+                cursor.lost()
+                raise self._missing(topic, partition, offset)
+            try:
+                raw = msg.value() or b""
+                value = self.serde.decode(
+                    self._schema(topic), raw, topic=topic, partition=partition, offset=offset
+                )
+                return value, len(raw)
+            except DecodeError as exc:
+                raise ReadError("UNDECODABLE", str(exc)) from exc
+        cursor.lost()
         raise _Transient(f"timed out reading {self._where(topic, partition, offset)}")
 
     def _missing(self, topic: str, partition: int, offset: int) -> ReadError:
@@ -152,7 +195,6 @@ class KafkaReads:
         if high <= low:
             return []
         consumer.assign([TopicPartition(name, partition, max(low, high - count))])
-        self._at = None
         values: list[Mapping[str, Any]] = []
         deadline = time.monotonic() + 3 * READ_DEADLINE_S
         while consumer.position([TopicPartition(name, partition)])[0].offset < high:
@@ -171,17 +213,21 @@ class KafkaReads:
     def _where(self, topic: str, partition: int, offset: int) -> str:
         return f"{self.settings.topic(topic)}[{partition}]@{offset}"
 
-    def _reset(self) -> None:
-        self._at = None
-
     def _renew(self) -> None:
         """After reads kept failing (a broker restart can leave a client fetching nowhere),
-        start over with a new client; the old one is closed off the main thread, bounded."""
-        old, self.consumer, self._at = self.consumer, None, None
-        if old is not None:
-            threading.Thread(target=old.close, name="reads-close", daemon=True).start()
+        start over with new clients; the old ones are closed off the main thread, bounded."""
+        old = [self.consumer, *(c.consumer for c in self._cursors.values())]
+        self.consumer, self._cursors = None, OrderedDict()
+        for consumer in old:
+            if consumer is not None:
+                _close_aside(consumer)
 
     def close(self) -> None:
-        if self.consumer is not None:
-            self.consumer.close()
-            self.consumer = None
+        for consumer in [self.consumer, *(c.consumer for c in self._cursors.values())]:
+            if consumer is not None:
+                consumer.close()
+        self.consumer, self._cursors = None, OrderedDict()
+
+
+def _close_aside(consumer: Consumer) -> None:
+    threading.Thread(target=consumer.close, name="reads-close", daemon=True).start()
