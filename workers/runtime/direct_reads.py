@@ -30,12 +30,12 @@ from workers.topology import Topology
 FORWARD_SCAN = 2000  # records worth reading through rather than seeking past
 READ_DEADLINE_S = 10.0
 MAX_CURSORS = 16  # partitions read forward at once, each by its own consumer
-# What a cursor fetches ahead, bounded per cursor; once it holds that much, librdkafka waits
-# fetch.queue.backoff.ms before fetching again (1 s by default: the engine then waited up to a
-# second for the snapshot after the prefetched ones; docs/benchmarks.md).
+# What a cursor fetches ahead, 4 MB at most (16 cursors: 64 MB); once it holds that much,
+# librdkafka waits fetch.queue.backoff.ms before fetching again (1 s by default: the engine then
+# waited up to a second for the snapshot after the prefetched ones; docs/benchmarks.md).
 CURSOR_PREFETCH = {
-    "queued.max.messages.kbytes": 16384,
-    "queued.min.messages": 10_000,
+    "queued.max.messages.kbytes": 4096,
+    "queued.min.messages": 2000,
     "fetch.queue.backoff.ms": 5,
 }
 
