@@ -52,6 +52,9 @@ def consumer_config(settings: FleetSettings, group: str, **extra: Any) -> dict[s
         # Prefetched records a consumer may hold: under overload this, not the backlog, bounds
         # a worker's memory (librdkafka's default is 64 MiB).
         "queued.max.messages.kbytes": 16384,
+        # ...and once it holds that much, fetch again 10 ms after it drains below, not librdkafka's
+        # 1 s (fetch.queue.backoff.ms): a backlog otherwise drains in bursts with 1 s pauses.
+        "fetch.queue.backoff.ms": 10,
         # End-of-partition events let a worker commit past trailing transaction markers.
         "enable.partition.eof": True,
         **extra,
