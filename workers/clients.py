@@ -173,9 +173,9 @@ def slot_holder(settings: FleetSettings, worker: str, n: int) -> str:
         return ""
 
 
-# What a broker answers while a just-created or just-moved partition's leader is not yet known
-# everywhere: the same question a moment later gets the answer.
-_LEADERLESS = frozenset(
+# What a broker (or the way to it) answers while a just-created or just-moved partition's leader
+# is not yet known everywhere, or while it restarts: the same question a moment later is answered.
+_ASK_AGAIN = frozenset(
     {
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
@@ -199,7 +199,7 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float 
             return low, high
         except KafkaException as e:
             error = e.args[0]
-            if error.code() not in _LEADERLESS or left <= 0.25:
+            if error.code() not in _ASK_AGAIN or left <= 0.25:
                 raise
         time.sleep(0.2)
 

@@ -129,12 +129,15 @@ class KafkaReads:
         return value
 
     def _cursor(self, topic: str, partition: int) -> _Cursor:
-        cursor = self._cursors.pop((topic, partition), None)
-        if cursor is None:
-            if len(self._cursors) >= MAX_CURSORS:
-                _close_aside(self._cursors.popitem(last=False)[1].consumer)
-            cursor = _Cursor(Consumer(clients.reader_config(self.settings, **CURSOR_PREFETCH)))
-        self._cursors[(topic, partition)] = cursor
+        key = (topic, partition)
+        if key in self._cursors:
+            self._cursors.move_to_end(key)
+            return self._cursors[key]
+        if len(self._cursors) >= MAX_CURSORS:
+            _close_aside(self._cursors.popitem(last=False)[1].consumer)
+        cursor = self._cursors[key] = _Cursor(
+            Consumer(clients.reader_config(self.settings, **CURSOR_PREFETCH))
+        )
         return cursor
 
     def _read(self, topic: str, partition: int, offset: int) -> tuple[Mapping[str, Any], int]:

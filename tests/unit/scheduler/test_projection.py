@@ -4,12 +4,11 @@ plans (ids, cuts, snapshots, both input hash versions) and the state it keeps ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from harness.demo.data import synthetic_intraday
 from tests.unit.native_build import native_module
+from tests.unit.scheduler.buffered import Msg
 from workers.config import FleetSettings
 from workers.contracts import DecodeError, Serde
 from workers.contracts.input_hash import V1, V2
@@ -25,39 +24,6 @@ native_module()
 
 SERDE = Serde()
 SETTINGS = FleetSettings(scheduler={"mode": "boundary", "interval_ms": 60_000})
-
-
-@dataclass(frozen=True)
-class Msg:
-    """A consumed market.buffer record as confluent-kafka's Message shows it."""
-
-    raw: bytes
-    off: int
-    key_: bytes
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return "market.buffer"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self.off
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_700_000_000_000)
-
-    def key(self) -> bytes:
-        return self.key_
-
-    def value(self) -> bytes:
-        return self.raw
-
-    def headers(self) -> list[tuple[str, bytes | None]]:
-        return [("correlation_id", b"c")]
 
 
 def _messages() -> list[Msg]:

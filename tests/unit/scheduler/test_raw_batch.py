@@ -14,6 +14,7 @@ import pytest
 
 from harness.demo.data import synthetic_intraday
 from tests.unit.native_build import native_module
+from tests.unit.scheduler.buffered import Msg
 from workers.config import FleetSettings
 from workers.contracts import Serde
 from workers.contracts.input_hash import V1, V2
@@ -31,40 +32,6 @@ SERDE = Serde()
 SETTINGS = FleetSettings(scheduler={"mode": "boundary", "interval_ms": 15_000})
 NOW_MS = 42
 MAX_BYTES = 64_000  # the smallest topic limit the hook is told: a 9,000-character id may not fit
-
-
-@dataclass(frozen=True)
-class Msg:
-    """A consumed market.buffer record as confluent-kafka's Message shows it."""
-
-    raw: bytes
-    off: int
-    part: int
-    key_: bytes = b"x"
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return "market.buffer"
-
-    def partition(self) -> int:
-        return self.part
-
-    def offset(self) -> int:
-        return self.off
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_700_000_000_000)
-
-    def key(self) -> bytes:
-        return self.key_
-
-    def value(self) -> bytes:
-        return self.raw
-
-    def headers(self) -> list[tuple[str, bytes | None]]:
-        return []
 
 
 def _messages() -> list[Msg]:
@@ -87,7 +54,7 @@ def _messages() -> list[Msg]:
             raw = raw[:-3]  # damaged: the full decoder dead-letters it
         elif seq % 101 == 7:
             raw = SERDE.encode("RawMarketEvent", e)  # another schema
-        out.append(Msg(raw, offsets[part], part, e["symbol"].encode()))
+        out.append(Msg(raw, offsets[part], e["symbol"].encode(), part))
         offsets[part] += 1
     return out
 
