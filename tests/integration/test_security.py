@@ -177,6 +177,9 @@ def test_fleet_end_to_end_with_one_principal_per_worker_and_only_planned_acls(br
         why = {k: status.get(k) for k in ("lifecycle", "last_error", "pause_reasons")}
         errors = [line for line in fleet.log(worker).splitlines() if "error" in line or "refused" in line]
         assert status["ready"] and status["lifecycle"] == "running", (worker, why, errors[-5:])
+        # The runtime's own topics are in the plan too: commands in, heartbeats out.
+        for refused in ("heartbeat_not_sent", "control_unavailable"):
+            assert refused not in fleet.log(worker), (worker, errors[-5:])
 
     # No secret in any output: logs, /status, /metrics, the recorded configurations.
     outputs = {f"{w} /status": http_get(fleet.ports[w], "/status")[1] for w in PIPELINE}

@@ -16,8 +16,6 @@ from typing import Any
 
 from workers.clients import murmur2_partition
 
-CONTROL = "fleet.control"
-HEARTBEATS = "fleet.heartbeats"
 MODES = ("pause", "halt")
 ACTIONS = ("pause", "halt", "resume")
 ALL = "*"

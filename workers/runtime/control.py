@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from workers import clients
 from workers.config import FleetSettings
 from workers.processing import Output
-from workers.runtime.commands import CONTROL, Command, ControlError, ControlState, decode, halted
+from workers.runtime.commands import Command, ControlError, ControlState, decode, halted
 from workers.runtime.context import RuntimeContext
 from workers.runtime.pauses import PauseControl
-from workers.topics import ENRICHED
+from workers.topics import CONTROL, ENRICHED
 
 READ_LIMIT = 500  # commands read per tick at most: the loop never waits on the control topic
 APPLIED_KEPT = 256  # acknowledgements a heartbeat carries (the latest commands)

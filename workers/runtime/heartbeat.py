@@ -19,9 +19,9 @@ from confluent_kafka import KafkaException, Producer
 
 from workers import clients
 from workers.config import FleetSettings
-from workers.runtime.commands import HEARTBEATS
 from workers.runtime.context import RuntimeContext
 from workers.runtime.control import ControlReader, read_log
+from workers.topics import HEARTBEATS
 
 INTERVAL_S = 3.0
 STALE_AFTER_S = 15.0  # a heartbeat this old: the instance is gone (or cannot reach Kafka)

@@ -4,12 +4,14 @@ What each worker is allowed, and why (the runtime call that needs it):
   READ, DESCRIBE          its inputs (group consumer), its `reads` (direct reads) and its
                           stores' changelogs (restore on assignment);
   WRITE, DESCRIBE         its outputs (dead letters included), its changelogs, fleet.config
-                          (the effective configuration it records at start);
+                          (the effective configuration it records at start), fleet.heartbeats
+                          (its instance's heartbeat);
+  READ, DESCRIBE          fleet.control (the operators' commands, read group-less);
   DESCRIBE_CONFIGS        every topic above except fleet.config (max.message.bytes, read at start);
   READ on GROUP           its consumer group `<prefix>regime-fleet.<worker>` (also what
                           send_offsets_to_transaction needs);
-  DESCRIBE on GROUP       the reader group `<prefix>regime-fleet.reader` when it restores or reads
-                          directly (assign-only consumers still look up their coordinator), and
+  DESCRIBE on GROUP       the reader group `<prefix>regime-fleet.reader` (the control reader, restores,
+                          direct reads: assign-only consumers still look up their coordinator), and
                           the group its backpressure watches (committed offsets), with DESCRIBE
                           on the topic watched;
   WRITE, DESCRIBE on      its transactional ids, PREFIXED `<prefix>regime-fleet.<worker>-`
@@ -25,7 +27,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from workers.topics import BUFFER, CONFIG, ENRICHED, EVENTS, MODELS, OUTCOMES, RAW, RETRAIN, RUNS
+from workers.topics import (
+    BUFFER,
+    CONFIG,
+    CONTROL,
+    ENRICHED,
+    EVENTS,
+    HEARTBEATS,
+    MODELS,
+    OUTCOMES,
+    RAW,
+    RETRAIN,
+    RUNS,
+)
 from workers.topology import Topology, WorkerSpec
 
 READER_GROUP = "regime-fleet.reader"  # the group id of group-less readers (runtime/clients.py)
@@ -74,15 +88,15 @@ def worker_needs(spec: WorkerSpec, *, eos: bool = True) -> Needs:
     changelogs = frozenset(spec.stores.values())
     reads = frozenset(spec.inputs) | frozenset(spec.reads) | changelogs
     writes = frozenset(spec.outputs) | changelogs
-    groups = {READER_GROUP} if spec.reads or spec.stores else set()
+    groups = {READER_GROUP}
     describe_topics: set[str] = set()
     if spec.backpressure is not None:
         groups.add(spec.backpressure.group)
         describe_topics.add(spec.backpressure.topic)
     return Needs(
         name=spec.name,
-        reads=reads,
-        writes=writes | {CONFIG},
+        reads=reads | {CONTROL},
+        writes=writes | {CONFIG, HEARTBEATS},
         describe_configs=reads | writes,
         describe_topics=frozenset(describe_topics),
         group=spec.name,
@@ -91,15 +105,22 @@ def worker_needs(spec: WorkerSpec, *, eos: bool = True) -> Needs:
     )
 
 
-def api_needs() -> Needs:
+def api_needs(topology: Topology) -> Needs:
     """The api worker (workers/api): admissions to market.raw, group-less tails of
-    regime.events and signals.enriched, run and buffer lookups, and the ingest group's lag
-    (429 backpressure)."""
+    regime.events and signals.enriched, run and buffer lookups, the ingest group's lag (429
+    backpressure); its control plane: commands to fleet.control, the heartbeats and every
+    worker's group and offsets (GET /v1/workers, /v1/offsets), the dead letters (the console),
+    replays as jobs (the replayable topics, the recorded configurations, the models)."""
+    workers = topology.workers.values()
+    dead_letters = {w.dead_letter for w in workers if w.dead_letter}
     return Needs(
         name="api",
-        reads=frozenset({EVENTS, ENRICHED, RUNS, BUFFER}),
-        writes=frozenset({RAW}),
-        describe_groups=frozenset({READER_GROUP, "ingest"}),
+        reads=frozenset(
+            {EVENTS, ENRICHED, RUNS, BUFFER, RAW, MODELS, CONFIG, CONTROL, HEARTBEATS} | dead_letters
+        ),
+        writes=frozenset({RAW, CONTROL}),
+        describe_topics=frozenset(t for w in workers for t in w.inputs),
+        describe_groups=frozenset({READER_GROUP, *topology.workers}),
     )
 
 
@@ -125,7 +146,7 @@ def fleet_needs(topology: Topology, *, eos: bool = True, services: bool = True) 
     """Every worker of the topology (upstream first), then the api, the trainer and the topic job."""
     needs = [worker_needs(topology.workers[w], eos=eos) for w in topology.order()]
     if services:
-        needs += [api_needs(), trainer_needs(), topics_job_needs(topology)]
+        needs += [api_needs(topology), trainer_needs(), topics_job_needs(topology)]
     return needs
 
 

@@ -34,6 +34,11 @@ _PATTERNS = [
     (re.compile(r"SASL authentication|Authentication failed|_AUTHENTICATION", re.I), AUTHENTICATION),
     (re.compile(r"SSL handshake|certificate verify failed|_SSL\b|ssl\.ca\.location", re.I), TLS),
 ]
+# Requests that got no answer: librdkafka words a SaslAuthenticate request that timed out or
+# lost its connection "SASL authentication error: SaslAuthenticateRequest failed: Local: Timed
+# out" with the timeout's code. The broker did not reject anything: not a refusal (a wrong
+# password comes as _AUTHENTICATION), whatever the text says; a TLS failure still is one.
+_UNANSWERED = {KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
 _ADVICE = {
     AUTHENTICATION: "the broker rejected the credentials: check kafka.sasl_mechanism, "
     "kafka.sasl_username and the kafka.sasl_password Secret",
@@ -48,9 +53,10 @@ def kind(error: KafkaError | str) -> str | None:
     """authentication, tls, authorisation, or None for anything else."""
     if isinstance(error, KafkaError) and error.code() in _CODES:
         return _CODES[error.code()]
+    unanswered = isinstance(error, KafkaError) and error.code() in _UNANSWERED
     text = str(error)
     for pattern, found in _PATTERNS:
-        if pattern.search(text):
+        if pattern.search(text) and not (unanswered and found == AUTHENTICATION):
             return found
     return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,10 +30,31 @@ _STARTED: list[subprocess.Popen[bytes]] = []  # every process any launcher start
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (for a worker's /status, /metrics or the api)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on 127.0.0.1 now (for a worker's /status, /metrics or the api), drawn
+    below the kernel's ephemeral range: a worker keeps its port across restarts, and a port the
+    kernel hands out to outgoing connections (bind to 0) can be taken by one while the worker is
+    down (chaos saw "Address already in use" on every restart)."""
+    low, high = _LISTEN_PORTS.start, min(_LISTEN_PORTS.stop, _ephemeral_low())
+    for _ in range(64):
+        port = _RANDOM.randrange(low, high) if high - low > 64 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError(f"no free TCP port in {low}-{high} on 127.0.0.1")
+
+
+_LISTEN_PORTS = range(21_000, 32_768)  # above the brokers' (9092, 19092, 19098 and +1000), Redis, the api
+_RANDOM = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def isolated_env(

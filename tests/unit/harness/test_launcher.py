@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from harness.launcher import Launcher
+from harness.launcher import Launcher, free_port
 
 # argv[1] is the "worker": ignore-term ignores SIGTERM, parent starts a grandchild (pid in a file).
 WORKER = """
@@ -115,3 +116,15 @@ def test_start_fleet_gives_each_replica_its_instance_state_dir_and_port(tmp_path
     assert f"REGIME_FLEET_RUNTIME__HTTP_PORT={fleet.ports['engine-2']}" in second
     assert "INSTANCE_ID" not in fleet.log("engine")
     assert "REGIME_FLEET_RUNTIME__STATE_DIR=st\n" in fleet.log("engine")
+
+
+def test_free_ports_are_listenable_and_outside_the_kernels_ephemeral_range() -> None:
+    """A worker keeps its port across restarts: a port the kernel also hands to outgoing
+    connections could be taken meanwhile ("Address already in use" on every restart)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(p < low for p in ports), ports
+    assert len(ports) > 1, "the same port every time: parallel fleets would collide"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", ports.pop()))
+        sock.listen()

@@ -40,6 +40,9 @@ def test_ingest_gets_exactly_what_it_uses(topology):
     assert _ops(acls, "TOPIC", "p.market.buffer") == {"READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"}
     assert _ops(acls, "TOPIC", "p.market.raw.dlq") == {"WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"}
     assert _ops(acls, "TOPIC", "p.fleet.config") == {"WRITE", "DESCRIBE"}
+    # Every worker's runtime: the operators' commands in, its heartbeat out.
+    assert _ops(acls, "TOPIC", "p.fleet.control") == {"READ", "DESCRIBE"}
+    assert _ops(acls, "TOPIC", "p.fleet.heartbeats") == {"WRITE", "DESCRIBE"}
     assert _ops(acls, "GROUP", "p.regime-fleet.ingest") == {"READ"}
     assert _ops(acls, "GROUP", "p.regime-fleet.reader") == {"DESCRIBE"}
     # Backpressure reads the scheduler's committed offsets, never joins its group.
@@ -50,7 +53,14 @@ def test_ingest_gets_exactly_what_it_uses(topology):
         ("PREFIXED", "p.regime-fleet.ingest-", "DESCRIBE"),
     }
     touched = {a.name for a in acls if a.resource_type == "TOPIC"}
-    assert touched == {"p.market.raw", "p.market.buffer", "p.market.raw.dlq", "p.fleet.config"}
+    assert touched == {
+        "p.market.raw",
+        "p.market.buffer",
+        "p.market.raw.dlq",
+        "p.fleet.config",
+        "p.fleet.control",
+        "p.fleet.heartbeats",
+    }
 
 
 def test_no_worker_may_create_alter_or_touch_the_cluster(topology):
@@ -70,8 +80,9 @@ def test_every_declared_topic_and_changelog_is_granted_and_nothing_more(topology
         assert "WRITE" in _ops(acls, "TOPIC", topic), topic
     readable = {a.name for a in acls if a.operation == "READ" and a.resource_type == "TOPIC"}
     writable = {a.name for a in acls if a.operation == "WRITE"}
-    assert readable == {*spec.inputs, *spec.reads, *spec.stores.values()}
-    assert writable - {"fleet.config", f"regime-fleet.{worker}-"} == {*spec.outputs, *spec.stores.values()}
+    assert readable == {*spec.inputs, *spec.reads, *spec.stores.values(), "fleet.control"}
+    fleet = {"fleet.config", "fleet.heartbeats", f"regime-fleet.{worker}-"}
+    assert writable - fleet == {*spec.outputs, *spec.stores.values()}
 
 
 def test_the_transactional_prefix_covers_the_runtime_transactional_id(topology, tmp_path):
@@ -116,11 +127,17 @@ def test_a_shared_principal_gets_the_union_once(topology):
 def test_the_api_and_the_topic_job_are_planned_too(topology):
     acls = plan(topology, "", PER_WORKER, only=["api", "topics"])
     api = [a for a in acls if a.principal == "User:regime-fleet-api"]
-    assert _ops(api, "TOPIC", "market.raw") == {"WRITE", "DESCRIBE"}
+    assert _ops(api, "TOPIC", "market.raw") == {"READ", "WRITE", "DESCRIBE"}  # admissions, replays
     assert _ops(api, "TOPIC", "regime.events") == {"READ", "DESCRIBE"}
     assert _ops(api, "GROUP", "regime-fleet.ingest") == {"DESCRIBE"}  # its 429 backpressure
+    # The control plane: commands out, heartbeats and every worker's group and offsets in.
+    assert _ops(api, "TOPIC", "fleet.control") == {"READ", "WRITE", "DESCRIBE"}
+    assert _ops(api, "TOPIC", "fleet.heartbeats") == {"READ", "DESCRIBE"}
+    for worker, spec in topology.workers.items():
+        assert _ops(api, "GROUP", f"regime-fleet.{worker}") == {"DESCRIBE"}, worker
+        assert all("DESCRIBE" in _ops(api, "TOPIC", t) for t in spec.inputs), worker
     assert not [a for a in api if a.resource_type == "TRANSACTIONAL_ID"]
-    assert api_needs().group is None  # group-less: it never joins or commits
+    assert api_needs(topology).group is None  # group-less: it never joins or commits
     topics = [a for a in acls if a.principal == "User:regime-fleet-topics"]
     assert {a.name for a in topics if a.operation == "CREATE"} == set(topology.topics)
 

@@ -29,6 +29,21 @@ PASSWORD = "s3cret-Pa55word"
         (KafkaError(KafkaError._TRANSPORT, "SSL routines::certificate verify failed"), "tls"),
         ("Fetch from broker 1 failed: Broker: Topic authorization failed", "authorisation"),
         (KafkaError(KafkaError._TRANSPORT, "Connection refused"), None),
+        # No answer is not a refusal (a loaded broker, a dropped connection mid-handshake).
+        (
+            KafkaError(
+                KafkaError._TIMED_OUT,
+                "SASL authentication error: SaslAuthenticateRequest failed: Local: Timed out",
+            ),
+            None,
+        ),
+        (
+            KafkaError(
+                KafkaError._TRANSPORT,
+                "SASL authentication error: SaslAuthenticateRequest failed: Local: Broker transport failure",
+            ),
+            None,
+        ),
         (KafkaError(KafkaError._PARTITION_EOF), None),
     ],
 )
