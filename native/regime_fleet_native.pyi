@@ -1,4 +1,5 @@
-"""Type stubs of the compiled paths (src/lib.rs): ingest's Wrapper, the scheduler's BufferProjector."""
+"""Type stubs of the compiled paths (src/lib.rs): ingest's Wrapper, the scheduler's BufferProjector,
+Serde's Codec."""
 
 from typing import Any
 
@@ -27,3 +28,12 @@ class BufferProjector:
     # The v2 input hash folded one buffered record on: sha256(previous, then the event's Avro
     # bytes as stored), hex; None where the Python fold would not slice them (decode in full).
     def digest_v2(self, previous: str, value: object) -> str | None: ...
+
+class Codec:
+    # `schema`: a contract's JSON schema as Python objects, logical types removed; ValueError for
+    # a schema it does not support.
+    def __init__(self, schema: object) -> None: ...
+    # The Avro body fastavro's schemaless_writer would write for `value`, or None: use fastavro.
+    def encode(self, value: object) -> bytes | None: ...
+    # What fastavro's schemaless_reader reads from the whole `body`, or None: use fastavro.
+    def decode(self, body: bytes) -> Any | None: ...

@@ -103,6 +103,11 @@ class RuntimeSettings(BaseModel):
         description="Stable identity of this instance (pod name, StatefulSet ordinal): part of the transactional.id.",
     )
     shutdown_deadline_s: float = Field(30.0, gt=0)
+    compiled_codec: bool = Field(
+        True,
+        description="Write and read Avro bodies with the compiled codec (native/) where installed; "
+        "false: fastavro only (the same bytes and values, about ten times the CPU per record).",
+    )
     # Failover levers (docs/reliability.md, "Failover levers", has what each one measured).
     group_protocol: Literal["classic", "consumer"] = Field(
         "classic",

@@ -21,6 +21,18 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    pub fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let bytes = self.data.get(self.pos..end)?;
+        self.pos = end;
+        Some(bytes)
+    }
+
     /// A zig-zag varint long. At most 10 bytes, and no bits beyond 64: past that fastavro's
     /// reading depends on its build, so such a record goes to the reference.
     pub fn long(&mut self) -> Option<i64> {

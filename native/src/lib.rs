@@ -10,8 +10,12 @@
 //! The scheduler's projection: `BufferProjector.project` reads a market.buffer value for the
 //! few fields the scheduler reads, exactly as Serde.decode would give them, or None where it
 //! cannot vouch for that; the scheduler then decodes that record in full.
+//!
+//! Serde's codec: `Codec` writes and reads one schema's Avro body as fastavro does, or says
+//! None where it cannot vouch for that; Serde then runs fastavro (codec.rs).
 
 mod avro;
+mod codec;
 mod event;
 mod project;
 
@@ -65,15 +69,23 @@ impl Wrapper {
         py: Python<'_>,
     ) -> PyResult<Self> {
         if raw_prefix.len() != PREFIX || buffer_prefix.len() != PREFIX {
-            return Err(PyValueError::new_err("prefixes are C3 01 and an 8-byte fingerprint"));
+            return Err(PyValueError::new_err(
+                "prefixes are C3 01 and an 8-byte fingerprint",
+            ));
         }
         Ok(Wrapper {
             output_topic: output_topic.unbind(),
-            kind_values: KINDS.iter().map(|k| PyBytes::new(py, k.as_bytes()).unbind()).collect(),
+            kind_values: KINDS
+                .iter()
+                .map(|k| PyBytes::new(py, k.as_bytes()).unbind())
+                .collect(),
             schema_value: PyBytes::new(py, BUFFER_SCHEMA.as_bytes()).unbind(),
             raw_prefix: raw_prefix.to_vec(),
             buffer_prefix: buffer_prefix.to_vec(),
-            bounds: Bounds { min_ts_ms, max_ts_ms },
+            bounds: Bounds {
+                min_ts_ms,
+                max_ts_ms,
+            },
             max_future_ms,
         })
     }
@@ -135,8 +147,12 @@ impl Wrapper {
         if key.as_bytes() != event.symbol.as_bytes() {
             return Ok(None);
         }
-        let stamped: i64 = msg.call_method0(intern!(py, "timestamp"))?.get_item(1)?.extract()?;
-        let future = i128::from(event.event_ts_ms) > i128::from(stamped) + i128::from(self.max_future_ms);
+        let stamped: i64 = msg
+            .call_method0(intern!(py, "timestamp"))?
+            .get_item(1)?
+            .extract()?;
+        let future =
+            i128::from(event.event_ts_ms) > i128::from(stamped) + i128::from(self.max_future_ms);
         if self.max_future_ms != 0 && stamped > 0 && future {
             return Ok(None);
         }
@@ -155,20 +171,32 @@ impl Wrapper {
         avro::write_string(&mut wrapped, &corr);
         // What Checkpoint.emit counts: value bytes, key characters, header names and values.
         let headers = "event_type".len() + kind.len() + "schema".len() + BUFFER_SCHEMA.len();
-        let size = wrapped.len() + event.symbol.chars().count() + headers + CORRELATION.len() + corr.len();
+        let size =
+            wrapped.len() + event.symbol.chars().count() + headers + CORRELATION.len() + corr.len();
         if size > max_bytes {
             return Ok(None);
         }
         let headers = PyList::new(
             py,
             [
-                (intern!(py, "event_type"), self.kind_values[event.kind].bind(py).clone()),
+                (
+                    intern!(py, "event_type"),
+                    self.kind_values[event.kind].bind(py).clone(),
+                ),
                 (intern!(py, "schema"), self.schema_value.bind(py).clone()),
                 (intern!(py, CORRELATION), PyBytes::new(py, corr.as_bytes())),
             ],
         )?;
-        let output = (self.output_topic.bind(py), key, PyBytes::new(py, &wrapped), headers, partition);
-        Ok(Some((PyString::new(py, event.event_id), output).into_pyobject(py)?))
+        let output = (
+            self.output_topic.bind(py),
+            key,
+            PyBytes::new(py, &wrapped),
+            headers,
+            partition,
+        );
+        Ok(Some(
+            (PyString::new(py, event.event_id), output).into_pyobject(py)?,
+        ))
     }
 }
 
@@ -219,11 +247,16 @@ impl BufferProjector {
     #[new]
     fn new(buffer_prefix: &[u8], py: Python<'_>) -> PyResult<Self> {
         if buffer_prefix.len() != PREFIX {
-            return Err(PyValueError::new_err("the prefix is C3 01 and an 8-byte fingerprint"));
+            return Err(PyValueError::new_err(
+                "the prefix is C3 01 and an 8-byte fingerprint",
+            ));
         }
         Ok(BufferProjector {
             buffer_prefix: buffer_prefix.to_vec(),
-            kinds: KINDS.iter().map(|k| PyString::new(py, k).unbind()).collect(),
+            kinds: KINDS
+                .iter()
+                .map(|k| PyString::new(py, k).unbind())
+                .collect(),
         })
     }
 
@@ -296,8 +329,50 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+#[pyclass(frozen)]
+struct Codec {
+    root: codec::Node,
+}
+
+#[pymethods]
+impl Codec {
+    /// `schema`: the JSON schema as Python objects (logical types removed); ValueError for
+    /// what this codec does not support (Serde then keeps to fastavro for the schema).
+    #[new]
+    fn new(py: Python<'_>, schema: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut names = std::collections::HashMap::new();
+        Ok(Codec {
+            root: codec::build(py, schema, &mut names, "")?,
+        })
+    }
+
+    /// The Avro body of `value`, or None: leave it to fastavro.
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'py, PyAny>,
+    ) -> Option<Bound<'py, PyBytes>> {
+        let mut out = Vec::with_capacity(256);
+        codec::write(&self.root, value, &mut out)?;
+        Some(PyBytes::new(py, &out))
+    }
+
+    /// The value a whole Avro body holds, or None: leave it to fastavro (which also says
+    /// what is wrong with a body that is not a record of this schema).
+    fn decode<'py>(&self, py: Python<'py>, body: &[u8]) -> Option<Bound<'py, PyAny>> {
+        let mut reader = avro::Reader::new(body);
+        let value = codec::read(py, &self.root, &mut reader)?;
+        if reader.at_end() {
+            Some(value)
+        } else {
+            None
+        }
+    }
+}
+
 #[pymodule]
 fn regime_fleet_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Codec>()?;
     m.add_class::<Wrapper>()?;
     m.add_class::<BufferProjector>()?;
     Ok(())

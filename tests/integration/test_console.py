@@ -434,7 +434,7 @@ def test_the_board_stays_responsive_with_500_symbols_updating(console: Console, 
         ".observe({type: 'longtask'});"
     )
     s = console.fleet.settings()
-    serde = Serde(s.kafka.schema_registry_url, s.kafka.registry_config())
+    serde = Serde.of(s)
     producer = Producer(clients.producer_config(s, None))
     topic = s.topic("regime.events")
     acked: dict[tuple[int, int], float] = {}

@@ -255,7 +255,7 @@ def api_state(settings: FleetSettings, topology: Topology) -> ApiState:
         metrics=metrics,
         tokens=tokens,
         log=log,
-        serde=Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config()),
+        serde=Serde.of(settings),
         status=status,
         partitions=partitions,
         hub=Hub(

@@ -58,7 +58,7 @@ def price_bars(settings: FleetSettings, symbol: str, limit: int) -> dict[str, An
     event time, from its partition (every keyed topic shares the partitioner)."""
     name = settings.topic(BUFFER)
     partition = symbol_partition(symbol, settings.partitions)
-    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = Serde.of(settings)
     consumer = Consumer(clients.reader_config(settings))
     key = symbol.encode()
     points: list[dict[str, Any]] = []

@@ -13,11 +13,12 @@ import io
 import struct
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError, validate
 
+from workers.contracts.codec import compiled_codec
 from workers.contracts.errors import DecodeError
 from workers.contracts.schemas import Contract, contract, schema_dir, without_logical_types
 
@@ -31,6 +32,13 @@ def single_object_header(name: str) -> bytes:
     return SINGLE_OBJECT_MAGIC + contract(name).fingerprint
 
 
+class _Settings(Protocol):
+    """What Serde.of reads of FleetSettings (kafka: the registry; runtime: compiled_codec)."""
+
+    kafka: Any
+    runtime: Any
+
+
 class WireFormat(enum.StrEnum):
     SINGLE_OBJECT = "single_object"
     CONFLUENT = "confluent"
@@ -39,8 +47,17 @@ class WireFormat(enum.StrEnum):
 class Serde:
     """Encodes and decodes contract records; one per process, shared by all workers."""
 
-    def __init__(self, registry_url: str = "", registry_conf: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        registry_url: str = "",
+        registry_conf: Mapping[str, str] | None = None,
+        *,
+        compiled: bool = True,
+    ):
+        """`compiled`: write and read bodies with the compiled codec where it is installed
+        (workers/contracts/codec.py); False: fastavro only (the reference)."""
         self.wire = WireFormat.CONFLUENT if registry_url else WireFormat.SINGLE_OBJECT
+        self.compiled = compiled
         self._registry: Any = None
         self._ids: dict[tuple[str, str], int] = {}
         self._parsed: dict[int, Contract] = {}
@@ -48,6 +65,15 @@ class Serde:
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
             self._registry = SchemaRegistryClient({"url": registry_url, **(registry_conf or {})})
+
+    @classmethod
+    def of(cls, settings: _Settings) -> Serde:
+        """The codec a worker or tool with these settings uses (registry, compiled codec)."""
+        return cls(
+            settings.kafka.schema_registry_url,
+            settings.kafka.registry_config(),
+            compiled=settings.runtime.compiled_codec,
+        )
 
     def encode(self, name: str, record: Mapping[str, Any], *, topic: str = "", check: bool = False) -> bytes:
         c = contract(name)
@@ -61,6 +87,11 @@ class Serde:
             body.write(CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(c, topic)))
         else:
             body.write(SINGLE_OBJECT_MAGIC + c.fingerprint)
+        codec = compiled_codec(name) if self.compiled else None
+        written = codec.encode(record if type(record) is dict else dict(record)) if codec else None
+        if written is not None:
+            body.write(written)
+            return body.getvalue()
         try:
             schemaless_writer(body, c.parsed, dict(record))
         except Exception as exc:
@@ -115,20 +146,31 @@ class Serde:
             body = data[5:]
         else:
             raise DecodeError(f"not a {self.wire} Avro record (starts {data[:2].hex()})", **where)
+        same = writer.fingerprint == reader.fingerprint
+        codec = compiled_codec(name) if self.compiled and same else None
+        value = codec.decode(body) if codec is not None else None
+        if type(value) is not dict:
+            value = self._fastavro_decode(writer, None if same else reader, body, where)
+        ints_fit = _ints_fit(name)
+        if ints_fit is not None and not ints_fit(value):
+            raise DecodeError("an int field holds a value beyond 32 bits", **where)
+        return value
+
+    @staticmethod
+    def _fastavro_decode(
+        writer: Contract, reader: Contract | None, body: bytes, where: dict[str, Any]
+    ) -> Any:
+        """The reference decode; `reader` None: the writer's schema (no resolution, which costs
+        fastavro about half the decode)."""
         try:
-            # Same schema: skip fastavro's resolution path, which costs about half the decode.
-            resolved = None if writer.fingerprint == reader.fingerprint else reader.parsed
             stream = io.BytesIO(body)
-            value = schemaless_reader(stream, writer.parsed, resolved)
+            value = schemaless_reader(stream, writer.parsed, reader.parsed if reader else None)
         except Exception as exc:
             raise DecodeError(f"{type(exc).__name__}: {exc}", **where) from exc
         if not isinstance(value, dict):
             raise DecodeError("decoded to a non-record value", **where)
         if stream.tell() != len(body):
             raise DecodeError(f"{len(body) - stream.tell()} bytes after the record", **where)
-        ints_fit = _ints_fit(name)
-        if ints_fit is not None and not ints_fit(value):
-            raise DecodeError("an int field holds a value beyond 32 bits", **where)
         return value
 
     def _schema_id(self, c: Contract, topic: str) -> int:

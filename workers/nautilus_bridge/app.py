@@ -44,7 +44,7 @@ class Bridge:
     def __init__(self, settings: FleetSettings, topology: Topology) -> None:
         self.settings = settings
         self.section = NautilusBridgeSettings.of(settings)
-        self.serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+        self.serde = Serde.of(settings)
         self.metrics = WorkerMetrics()
         self.bridge_metrics = BridgeMetrics(self.metrics.registry)
         self.status = WorkerStatus(NAME, settings.group(NAME), self.metrics)

@@ -86,7 +86,7 @@ def replay_engine_runs(
 
 
 def _produce(settings: FleetSettings, topic: str, driver: ReplayDriver) -> None:
-    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = Serde.of(settings)
     producer = Producer(clients.producer_config(settings, None))
     for event in driver.received(EVENTS):
         assert isinstance(event.value, dict) and isinstance(event.key, str)

@@ -36,7 +36,7 @@ def build_worker(
     """Metrics, direct reads and serde for the worker's core, and the runtime around it
     (`faults`: only tests inject any, tests/faults.py)."""
     spec = topology.worker(name)
-    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = Serde.of(settings)
     metrics = WorkerMetrics()
     recorder = Recorder(metrics, name)
     reads = KafkaReads(

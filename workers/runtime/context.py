@@ -67,7 +67,7 @@ class RuntimeContext:
             settings=settings,
             topology=topology,
             spec=spec,
-            serde=serde or Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config()),
+            serde=serde or Serde.of(settings),
             metrics=metrics,
             log=log,
             readiness=Readiness(status, log),

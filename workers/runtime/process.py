@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from workers import clients
+from workers.contracts.codec import codec_path
 from workers.processing import StoreCorruption
 from workers.runtime.admin import TopicMismatch, topic_limits
 from workers.runtime.checkpoint import PRODUCER_MAX_BYTES
@@ -46,7 +47,12 @@ class WorkerProcess:
         signal.signal(signal.SIGINT, self._on_signal)
         rt = ctx.settings.runtime
         server = serve(ctx.status, rt.http_port, rt.http_host)
-        ctx.log.info("worker_starting", lifecycle="init", http_port=server.server_address[1])
+        ctx.log.info(
+            "worker_starting",
+            lifecycle="init",
+            http_port=server.server_address[1],
+            avro_codec=codec_path(ctx.serde.compiled),
+        )
         try:
             self._start()
             freeze_start_up()

@@ -45,7 +45,7 @@ def read_all(
     with `wanted(partition, offset)`, only those records are decoded and yielded; with
     `skip_undecodable`, records a worker would have dead-lettered as UNDECODABLE are left out."""
     name = settings.topic(topic)
-    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = Serde.of(settings)
     consumer = Consumer(clients.reader_config(settings))
     try:
         meta = consumer.list_topics(name, timeout=10).topics.get(name)

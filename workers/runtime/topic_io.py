@@ -39,7 +39,7 @@ def produce_lines(
     schema = topology.topics[topic].value_schema
     if schema is None:
         raise ContractError(f"topic {topic!r} has no value schema; produce raw bytes with kcat instead")
-    serde = serde or Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = serde or Serde.of(settings)
     producer = Producer(clients.producer_config(settings, None))
     report = ProduceReport()
     errors: list[str] = []
@@ -90,7 +90,7 @@ def produce_values(
     schema = topology.topics[topic].value_schema
     if schema is None:
         raise ContractError(f"topic {topic!r} has no value schema")
-    serde = serde or Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = serde or Serde.of(settings)
     producer = Producer(clients.producer_config(settings, None))
     full = settings.topic(topic)
     delivered: dict[int, tuple[int, int]] = {}
@@ -140,7 +140,7 @@ def consume_records(
     timeout_s: float,
 ) -> Iterator[dict[str, Any]]:
     """Yield decoded records (read_committed) until max_records or timeout_s of silence."""
-    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = Serde.of(settings)
     schema = topology.topics[topic].value_schema if topic in topology.topics else None
     consumer = Consumer(
         clients.consumer_config(

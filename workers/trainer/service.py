@@ -81,7 +81,7 @@ def train_and_publish(settings: FleetSettings, reason: str, log: Any) -> dict[st
 class Trainer:
     def __init__(self, settings: FleetSettings, topology: Topology) -> None:
         self.settings = settings
-        self.serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+        self.serde = Serde.of(settings)
         self.metrics = WorkerMetrics()
         self.status = WorkerStatus("trainer", settings.group("trainer"), self.metrics)
         self.log = get_logger(worker="trainer", group_id=self.status.group)

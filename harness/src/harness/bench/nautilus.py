@@ -93,7 +93,7 @@ def run(n: int, root: Path, redis_url: str) -> dict[str, Any]:
         wait(lambda: _acked(r, signals), 300)
         out["redis_to_kafka_per_s"] = round(n / (time.monotonic() - start))
         # Latency at fixed rates: record timestamp (the produce) -> the XADD's entry time.
-        serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+        serde = Serde.of(settings)
         producer = Producer(clients.producer_config(settings, None))
         for rate in (1000, 5000):
             r.delete(stream)
@@ -145,7 +145,7 @@ def node_latency(
     The record's timestamp is taken at the produce call, before the commit, so the numbers
     bound commit -> on_data from above (they include the producer's linger.ms)."""
     node = NodeProcess(redis_url, trader, stream, root / "node.jsonl", seconds=600, quiet=True)
-    serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+    serde = Serde.of(settings)
     producer = Producer(clients.producer_config(settings, None))
     topic = settings.topic("regime.events")
 

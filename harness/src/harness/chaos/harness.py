@@ -115,7 +115,7 @@ class ScenarioRun:
         prefix = f"chaos-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}-{name}."
         self.fleet = ChaosFleet(bootstrap, prefix, root, overrides)
         self.settings = self.fleet.settings
-        self.serde = Serde(self.settings.kafka.schema_registry_url, self.settings.kafka.registry_config())
+        self.serde = Serde.of(self.settings)
         self.result = ScenarioResult(name)
         self.faults: list[Fault] = []
         self.judge_by_gap = False  # a rollout: judged by the longest gap in regime.events

@@ -105,7 +105,7 @@ class OutputMonitor(threading.Thread):
 
     def __init__(self, settings: FleetSettings) -> None:
         super().__init__(name="chaos-monitor", daemon=True)
-        self.serde = Serde(settings.kafka.schema_registry_url, settings.kafka.registry_config())
+        self.serde = Serde.of(settings)
         topic = settings.topic("regime.events")
         self.consumer = Consumer(clients.reader_config(settings))
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.partitions)])
