@@ -31,7 +31,7 @@ def compiled_codec(name: str) -> Any | None:
         return None
     try:
         return _CODEC(without_logical_types(contract(name).schema))
-    except ValueError:
+    except (ValueError, TypeError):  # a schema the codec does not take: fastavro alone
         return None
 
 

@@ -21,7 +21,7 @@ from workers.contracts import DecodeError, Serde
 from workers.contracts.codec import compiled_codec
 from workers.contracts.schemas import contract, schema_dir, without_logical_types
 
-native_module()
+NATIVE = native_module()
 
 NAMES = sorted(p.stem for p in schema_dir().glob("*.avsc"))
 COMPILED, REFERENCE = Serde(), Serde(compiled=False)
@@ -97,6 +97,15 @@ def _outcome(call: Any) -> Any:
 
 def test_every_contract_has_a_compiled_codec() -> None:
     assert NAMES and all(compiled_codec(name) is not None for name in NAMES), NAMES
+
+
+def test_a_schema_the_codec_does_not_take_is_refused_at_construction() -> None:
+    """Serde then keeps to fastavro for it (compiled_codec gives None)."""
+    linked = {"type": "record", "name": "Link", "fields": [{"name": "next", "type": ["null", "Link"]}]}
+    with pytest.raises(ValueError, match="recursive"):
+        NATIVE.Codec(linked)
+    with pytest.raises(ValueError, match="no type"):
+        NATIVE.Codec({"name": "x"})
 
 
 @pytest.mark.parametrize("name", NAMES)
