@@ -14,6 +14,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::avro::{write_long, write_string, Reader};
 
+#[derive(Clone)] // cheap: named types share their definition through Arc
 pub enum Node {
     Null,
     Boolean,
@@ -39,27 +40,6 @@ pub struct Field {
 pub struct Symbols {
     names: Vec<Py<PyString>>,
     index: HashMap<String, usize>,
-}
-
-impl Node {
-    fn clone_ref(&self) -> Node {
-        match self {
-            Node::Null => Node::Null,
-            Node::Boolean => Node::Boolean,
-            Node::Int => Node::Int,
-            Node::Long => Node::Long,
-            Node::Float => Node::Float,
-            Node::Double => Node::Double,
-            Node::Bytes => Node::Bytes,
-            Node::Str => Node::Str,
-            Node::Fixed(n) => Node::Fixed(*n),
-            Node::Record(fields) => Node::Record(Arc::clone(fields)),
-            Node::Enum(symbols) => Node::Enum(Arc::clone(symbols)),
-            Node::Array(items) => Node::Array(Box::new(items.clone_ref())),
-            Node::Map(values) => Node::Map(Box::new(values.clone_ref())),
-            Node::Union(branches) => Node::Union(branches.iter().map(|b| b.clone_ref()).collect()),
-        }
-    }
 }
 
 fn unsupported(what: &str) -> PyErr {
@@ -95,7 +75,7 @@ pub fn build(
                     format!("{}.{}", namespace, name)
                 };
                 match names.get(&full).or_else(|| names.get(name)) {
-                    Some(node) => node.clone_ref(),
+                    Some(node) => node.clone(),
                     None => {
                         return Err(unsupported(&format!("unknown or recursive type {}", name)))
                     }
@@ -220,8 +200,8 @@ fn full_name(dict: &Bound<'_, PyDict>, namespace: &str) -> PyResult<(String, Str
 
 /// Register a named type under both names; the node itself.
 fn define(names: &mut HashMap<String, Node>, full: String, short: String, node: Node) -> Node {
-    names.insert(full, node.clone_ref());
-    names.insert(short, node.clone_ref());
+    names.insert(full, node.clone());
+    names.insert(short, node.clone());
     node
 }
 

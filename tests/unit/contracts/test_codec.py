@@ -16,65 +16,19 @@ from hypothesis import strategies as st
 
 from harness.demo.data import synthetic_intraday
 from tests.samples import planned_run, regime_event, result_event, trade_event
+from tests.unit.contracts.avro_values import schema_values
 from tests.unit.native_build import native_module
-from workers.contracts import DecodeError, Serde
+from workers.contracts import SCHEMA_NAMES, DecodeError, Serde
 from workers.contracts.codec import compiled_codec
-from workers.contracts.schemas import contract, schema_dir, without_logical_types
 
 NATIVE = native_module()
 
-NAMES = sorted(p.stem for p in schema_dir().glob("*.avsc"))
+NAMES = sorted(SCHEMA_NAMES)
 COMPILED, REFERENCE = Serde(), Serde(compiled=False)
 ODD = st.sampled_from(
     [None, True, False, 0, -1, 2**40, 2**70, 1.5, float("nan"), "", "x", b"x", [], {}, ("x", 1)]
 )
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _values(schema: Any, names: dict[str, Any], odd: bool) -> st.SearchStrategy[Any]:
-    """Values of `schema` (JSON form, logical types removed); `odd`: now and then a value of
-    another type in its place."""
-    made = _valid(schema, names, odd)
-    return st.one_of(made, made, made, ODD) if odd else made
-
-
-def _valid(schema: Any, names: dict[str, Any], odd: bool) -> st.SearchStrategy[Any]:
-    primitives: dict[str, st.SearchStrategy[Any]] = {
-        "null": st.none(),
-        "boolean": st.booleans(),
-        "int": st.integers(-(2**31), 2**31 - 1),
-        "long": st.integers(-(2**63), 2**63 - 1),
-        "float": st.floats(width=32),
-        "double": st.floats(),
-        "bytes": st.binary(max_size=8),
-        "string": st.text(max_size=8),
-    }
-    if isinstance(schema, str):
-        short = schema.rsplit(".", 1)[-1]  # a named type, defined before
-        return primitives[schema] if schema in primitives else st.deferred(lambda: names[short])
-    if isinstance(schema, list):
-        return st.one_of(*[_values(b, names, odd) for b in schema])
-    kind = schema["type"]
-    if not isinstance(kind, str) or kind in primitives:
-        return _values(kind, names, odd)
-    made: st.SearchStrategy[Any]
-    if kind == "record":
-        made = st.fixed_dictionaries({f["name"]: _values(f["type"], names, odd) for f in schema["fields"]})
-    elif kind == "enum":
-        made = st.sampled_from(schema["symbols"])
-    elif kind == "array":
-        made = st.lists(_values(schema["items"], names, odd), max_size=3)
-    elif kind == "map":
-        made = st.dictionaries(st.text(max_size=4), _values(schema["values"], names, odd), max_size=3)
-    else:
-        raise AssertionError(f"no strategy for {kind}")
-    if "name" in schema:
-        names[schema["name"].rsplit(".", 1)[-1]] = made
-    return made
-
-
-def _strategy(name: str, odd: bool = False) -> st.SearchStrategy[Any]:
-    return _values(without_logical_types(contract(name).schema), {}, odd)
 
 
 def _typed(value: Any) -> Any:
@@ -114,7 +68,7 @@ def test_a_schema_the_codec_does_not_take_is_refused_at_construction() -> None:
 def test_arbitrary_records_encode_to_the_same_bytes_and_decode_to_the_same_values(
     name: str, data: Any
 ) -> None:
-    record = data.draw(_strategy(name))
+    record = data.draw(schema_values(name))
     reference = _outcome(lambda: REFERENCE.encode(name, record))
     assert _outcome(lambda: COMPILED.encode(name, record)) == reference
     if reference[0] == "ok":
@@ -128,7 +82,7 @@ def test_arbitrary_records_encode_to_the_same_bytes_and_decode_to_the_same_value
 @FAST
 @given(data=st.data())
 def test_values_of_other_types_get_what_fastavro_gives(name: str, data: Any) -> None:
-    record = data.draw(_strategy(name, odd=True))
+    record = data.draw(schema_values(name, ODD))
     for check in (False, True):
         compiled = _outcome(lambda: COMPILED.encode(name, record, check=check))  # noqa: B023
         assert compiled == _outcome(lambda: REFERENCE.encode(name, record, check=check))  # noqa: B023
@@ -138,7 +92,7 @@ def test_values_of_other_types_get_what_fastavro_gives(name: str, data: Any) -> 
 @FAST
 @given(data=st.data())
 def test_damaged_bodies_decode_as_fastavro_decodes_them(name: str, data: Any) -> None:
-    encoded = bytearray(REFERENCE.encode(name, data.draw(_strategy(name))))
+    encoded = bytearray(REFERENCE.encode(name, data.draw(schema_values(name))))
     cut = data.draw(st.integers(10, len(encoded)))
     damage = data.draw(st.sampled_from(["truncate", "flip", "append", "none"]))
     if damage == "truncate":

@@ -15,9 +15,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.samples import trade_event
+from tests.unit.contracts.avro_values import schema_values
 from workers.contracts import SCHEMA_NAMES, ContractError, DecodeError, InvalidEvent, Serde, contract
 from workers.contracts.lines import encode_line
-from workers.contracts.schemas import without_logical_types
 from workers.contracts.serde import SINGLE_OBJECT_MAGIC
 from workers.contracts.validation import MEMBER_OF_KIND, check_raw_event
 
@@ -66,44 +66,7 @@ schemas = st.sampled_from(SCHEMA_NAMES)
 
 # --- strategies -------------------------------------------------------------------------------
 
-PRIMITIVES: dict[str, st.SearchStrategy[Any]] = {
-    "null": st.none(),
-    "boolean": st.booleans(),
-    "int": st.integers(-(2**31), 2**31 - 1),
-    "long": st.integers(-(2**63), 2**63 - 1),
-    "float": st.floats(width=32),
-    "double": st.floats(),
-    "bytes": st.binary(max_size=20),
-    "string": st.text(max_size=12),
-}
-
-
-def avro_values(schema: Any, names: dict[str, st.SearchStrategy[Any]]) -> Any:
-    """Any value the Avro schema admits; named types are remembered where they are defined."""
-    if isinstance(schema, list):
-        return st.one_of([avro_values(s, names) for s in schema])
-    if isinstance(schema, str):
-        return PRIMITIVES[schema] if schema in PRIMITIVES else names[schema.rsplit(".", 1)[-1]]
-    kind = schema["type"]
-    if not isinstance(kind, str) or kind in PRIMITIVES:
-        return avro_values(kind, names)
-    strategy: st.SearchStrategy[Any]
-    if kind == "record":
-        strategy = st.fixed_dictionaries({f["name"]: avro_values(f["type"], names) for f in schema["fields"]})
-    elif kind == "enum":
-        strategy = st.sampled_from(schema["symbols"])
-    elif kind == "fixed":
-        strategy = st.binary(min_size=schema["size"], max_size=schema["size"])
-    elif kind == "array":
-        strategy = st.lists(avro_values(schema["items"], names), max_size=3)
-    else:
-        strategy = st.dictionaries(st.text(max_size=5), avro_values(schema["values"], names), max_size=3)
-    if "name" in schema:
-        names[schema["name"]] = strategy
-    return strategy
-
-
-RECORDS = {name: avro_values(without_logical_types(contract(name).schema), {}) for name in SCHEMA_NAMES}
+RECORDS = {name: schema_values(name) for name in SCHEMA_NAMES}
 records = schemas.flatmap(lambda name: st.tuples(st.just(name), RECORDS[name]))
 
 # Lone surrogates: JSON may escape them, UTF-8 cannot encode them.
