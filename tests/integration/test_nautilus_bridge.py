@@ -22,7 +22,7 @@ import redis
 
 from harness.demo.node_process import NodeProcess
 from harness.launcher import free_port
-from tests.integration.fleet import Fleet, http_get, worker_status
+from tests.integration.fleet import Fleet, http_get, wait_consumed, worker_status
 from tests.samples import regime_event, trade_event
 from workers.nautilus_bridge import entries, payloads
 
@@ -256,6 +256,10 @@ def test_a_nautilus_node_hears_each_record_once_in_order_across_its_restart(
     fleet.start("ingest")
     fleet.start("enricher")
     start_bridge(fleet)
+    # A signal ahead of its symbol's market data is dead-lettered (UNKNOWN_SYMBOL): on a loaded
+    # machine ingest can start after the node has published, so wait for the enricher to hold it.
+    assert len(fleet.consume("market.buffer", len(trades), timeout=120)) == len(trades)
+    wait_consumed(fleet, ("market.buffer", "regime.events"), timeout=120)
     client = redis.Redis.from_url(redis_url)
     wait_for(lambda: client.xlen(keys.delivery) >= len(decisions), 60, "the decisions in the stream")
     node = Node(redis_url, keys, tmp_path / "run1.jsonl", signals=n, symbols=k)
