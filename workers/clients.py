@@ -81,6 +81,15 @@ def worker_membership(settings: FleetSettings, slot: int) -> dict[str, Any]:
     return {"group.instance.id": f"{rt.instance_id}-{slot}"}
 
 
+def worker_consumer_config(
+    settings: FleetSettings, group: str, slot: int, fetch_min_bytes: int = 1
+) -> dict[str, Any]:
+    """A worker's own consumer: its group, its membership, and how long the broker may hold a
+    fetch for more data (topology `fetch_min_bytes`, bounded by fetch.wait.max.ms)."""
+    membership = worker_membership(settings, slot)
+    return consumer_config(settings, group, **membership, **{"fetch.min.bytes": fetch_min_bytes})
+
+
 def reader_config(settings: FleetSettings, **extra: Any) -> dict[str, Any]:
     """A group-less consumer for restores and direct reads (assign + seek only)."""
     return {

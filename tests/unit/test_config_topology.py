@@ -67,6 +67,8 @@ def test_worker_policies_come_from_the_topology():
         t.worker("scheduler").backpressure is not None
         and t.worker("scheduler").backpressure.group == "publisher"
     )
+    # Only ingest, whose input comes from producers outside the fleet, batches its fetches.
+    assert {w: s.fetch_min_bytes for w, s in t.workers.items() if s.fetch_min_bytes != 1} == {"ingest": 65536}
     assert t.downstream("engine.runs") == ["engine", "publisher", "enricher", "labeler"]
     assert t.downstream("market.raw") == ["ingest", "scheduler", "engine", "publisher", "enricher", "labeler"]
 
@@ -85,12 +87,16 @@ def test_validate_checks_policies():
                 "retry": {"checkpoint": "nope"},
                 "backpressure": {"group": "x", "topic": "b", "limit": "engine.nope"},
                 "unit_timeout": {"limit": "engine.run_timeout_ms", "on_timeout": "explode"},
+                "fetch_min_bytes": 0,
             }
         },
     }
     codes = [e.code for e in validate(raw)]
     assert codes.count("BAD_BACKPRESSURE") == 2
-    assert {"BAD_DEAD_LETTER", "BAD_RETRY", "BAD_TIMEOUT"} <= set(codes)
+    assert {"BAD_DEAD_LETTER", "BAD_RETRY", "BAD_TIMEOUT", "BAD_FETCH"} <= set(codes)
+    for bad in ("64k", 1.5, True, 2 << 20):
+        raw["workers"]["x"]["fetch_min_bytes"] = bad
+        assert "BAD_FETCH" in [e.code for e in validate(raw)], bad
 
 
 def test_unknown_retry_domains_are_a_configuration_error(monkeypatch):

@@ -119,12 +119,8 @@ class Worker:
         """The worker's own consumer, in its group (static membership from its slot)."""
         ctx = self.ctx
         assert self.slot is not None, "a consumer before the slot is held"
-        membership = clients.worker_membership(ctx.settings, self.slot)
-        consumer = Consumer(
-            clients.reporting(
-                clients.consumer_config(ctx.settings, ctx.group, **membership), ctx.readiness.client_error
-            )
-        )
+        conf = clients.worker_consumer_config(ctx.settings, ctx.group, self.slot, ctx.spec.fetch_min_bytes)
+        consumer = Consumer(clients.reporting(conf, ctx.readiness.client_error))
         consumer.subscribe(
             [ctx.settings.topic(t) for t in ctx.spec.inputs],
             on_assign=self.on_assign,

@@ -12,6 +12,8 @@ from workers.retry import DOMAINS
 from workers.section import SectionError, find_section
 from workers.topology.model import TopologyError, package_of, packages, setting
 
+MAX_FETCH_MIN_BYTES = 1 << 20  # a fetch waits for at most this much (the consumer's prefetch is 16 MiB)
+
 
 def _integer_setting(raw: Any, path: Any) -> bool:
     """`path` is `<worker or service>.<field>[.<field>...]`, an integer of that one's section."""
@@ -59,6 +61,9 @@ def _policy_errors(name: str, spec: dict[str, Any], raw: dict[str, Any]) -> list
             bad("BAD_TIMEOUT", "unit_timeout.limit", f"{timeout.get('limit')!r} is not an integer setting")
         if timeout.get("on_timeout", "fail") not in ("fail", "dead_letter"):
             bad("BAD_TIMEOUT", "unit_timeout.on_timeout", "on_timeout: fail or dead_letter")
+    min_bytes = spec.get("fetch_min_bytes", 1)
+    if type(min_bytes) is not int or not 1 <= min_bytes <= MAX_FETCH_MIN_BYTES:
+        bad("BAD_FETCH", "fetch_min_bytes", f"{min_bytes!r}: an integer from 1 to {MAX_FETCH_MIN_BYTES}")
     return errors
 
 

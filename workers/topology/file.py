@@ -87,5 +87,6 @@ def _worker(name: str, spec: dict[str, Any]) -> WorkerSpec:
         degrade_on_failure=bool(spec.get("degrade_on_failure", False)),
         backpressure=Backpressure(**bp) if bp else None,
         unit_timeout=UnitTimeout(**timeout) if timeout else None,
+        fetch_min_bytes=int(spec.get("fetch_min_bytes", 1)),
         package=package_of(name, spec),
     )

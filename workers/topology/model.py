@@ -76,6 +76,7 @@ class WorkerSpec:
     degrade_on_failure: bool = False
     backpressure: Backpressure | None = None
     unit_timeout: UnitTimeout | None = None
+    fetch_min_bytes: int = 1  # the broker holds a fetch until this much (or 25 ms): see fleet.yaml
     package: str = ""  # its processor and settings: `<package>.processor`, `<package>.settings`
 
     def consumes(self, topic: str) -> bool:

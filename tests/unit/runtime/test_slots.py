@@ -13,6 +13,7 @@ from workers import clients
 from workers.config import load_settings
 from workers.runtime.health import WorkerStatus, serve
 from workers.runtime.observability import WorkerMetrics
+from workers.topology import load_topology
 
 
 def test_slots_are_the_lowest_free_and_a_held_one_is_refused(tmp_path: Path) -> None:
@@ -31,6 +32,18 @@ def test_a_pinned_slot_is_a_static_member_and_names_the_transactional_id(tmp_pat
     assert clients.worker_membership(pinned, 0) == {"group.instance.id": "pod-a-0"}
     assert clients.worker_membership(free, 0) == {}  # static membership is opt-in otherwise
     assert clients.transactional_id(pinned, "engine", 0).endswith("engine-pod-a-0")
+
+
+def test_a_worker_consumer_takes_its_fetch_batching_from_the_topology(tmp_path: Path) -> None:
+    settings = load_settings(runtime={"state_dir": tmp_path, "slot": 0, "instance_id": "pod-a"})
+    topology = load_topology(settings.partitions)
+    conf = {
+        w: clients.worker_consumer_config(settings, settings.group(w), 0, topology.worker(w).fetch_min_bytes)
+        for w in ("ingest", "scheduler")
+    }
+    assert conf["ingest"]["fetch.min.bytes"] == 65536 and conf["scheduler"]["fetch.min.bytes"] == 1
+    assert all(c["fetch.wait.max.ms"] == 25 for c in conf.values())  # what bounds the wait
+    assert conf["ingest"]["group.instance.id"] == "pod-a-0"
 
 
 def _get(port: int, path: str) -> int:
