@@ -3,7 +3,7 @@ fixed rates one window after another on one fleet, and per window the achieved r
 p50/p95/p99/max from producing the record that fires a run to its event on regime.events,
 the groups' lag (is it bounded?), each worker's RSS and CPU seconds per 1,000 events.
 
-The window sequence: the fixed rates; the capacity (the output rate while offered more than
+The window sequence: a warm-up (the broker's JIT, see run_windows); the fixed rates; the capacity (the output rate while offered more than
 the fleet takes); the maximum (0.9 x the capacity or the highest fixed rate kept up with,
 whichever is higher: sustained if the lag stays bounded; then a quarter more at a time, up to
 CLIMBS times, while it stays bounded); a quarter of the sustained maximum (the rate the latency
@@ -42,9 +42,11 @@ from workers.topology import Topology
 
 from .fresh import INTERVAL_MS, PARTITIONS, fleet_env, fresh_topics
 from .hops import HopTracer, print_breakdown
+from .jvm import compile_seconds
 from .measure import LatencyProbe
 
 SYMBOLS = 20
+WARM_UP_S = 20.0  # before the fixed rates (see run_windows)
 SETTLE_S = 5.0  # the start of each window is left out: the previous rate's queue drains
 SAMPLE_S = 2.0
 CAPACITY_OFFER = 40_000  # events/s offered to find the capacity: more than the fleet takes
@@ -177,11 +179,11 @@ class Steady:
     def window(self, w: Window, offered: Offered) -> dict[str, Any]:
         count = int(w.rate * w.seconds) if w.rate else int(w.seconds)
         records = offered.take(count)
-        cpu_before = cpu_seconds(self.fleet, self.broker_pid)
+        cpu_before, jit_before = cpu_seconds(self.fleet, self.broker_pid), compile_seconds(self.broker_pid)
         start = time.time()
         elapsed = self.offer(records, w.rate)
         end = time.time()
-        cpu = cpu_seconds(self.fleet, self.broker_pid)
+        cpu, jit = cpu_seconds(self.fleet, self.broker_pid), compile_seconds(self.broker_pid)
         lags, rss = self.samples.between(start, end + 0.5)
         total_lag = [sum(v.values()) for v in lags]
         found: dict[str, Any] = {
@@ -198,6 +200,10 @@ class Steady:
             "cpu_s_per_1000": {k: round((cpu[k] - cpu_before[k]) / len(records) * 1000, 4) for k in cpu},
             # CPU seconds per second of everything measured: 2.0 is both cores busy.
             "cores_busy": round(sum(cpu[k] - cpu_before[k] for k in cpu) / elapsed, 2),
+            # Of the broker's: its JIT compiling (wall time, an upper bound), high while it warms up.
+            "broker_jit_s_per_1000": None
+            if jit is None or jit_before is None
+            else round((jit - jit_before) / len(records) * 1000, 4),
         }
         return found
 
@@ -249,6 +255,12 @@ def run_windows(steady: Steady, offered: Offered, fixed: list[Window], seconds: 
     """The fixed rates, the capacity, the maximum, overload, the drain; and the loss check."""
     out: dict[str, Any] = {}
     with quiet_collector():
+        # A broker started minutes before compiles for minutes (JIT), which the first windows'
+        # broker CPU and latency would count: warm it up first, at the highest fixed rate.
+        warm = Window("warm_up", max(w.rate for w in fixed), WARM_UP_S)
+        print(f"(c) warming up: {warm.rate} events/s for {warm.seconds:.0f} s...", flush=True)
+        out[warm.name] = steady.window(warm, offered)
+        steady.drain()
         for w in fixed:
             print(f"(c) {w.rate} events/s for {w.seconds:.0f} s...", flush=True)
             out[w.name] = steady.window(w, offered)
