@@ -85,8 +85,12 @@ def worker_consumer_config(
     settings: FleetSettings, group: str, slot: int, fetch_min_bytes: int = 1
 ) -> dict[str, Any]:
     """A worker's own consumer: its group, its membership, and how long the broker may hold a
-    fetch for more data (topology `fetch_min_bytes`, bounded by fetch.wait.max.ms)."""
+    fetch for more data (topology `fetch_min_bytes`, bounded by fetch.wait.max.ms). Only under
+    exactly-once, where what the worker produces waits for its next commit anyway; at least
+    once, a record's output is readable when produced, and the wait would add to its latency."""
     membership = worker_membership(settings, slot)
+    if settings.runtime.processing_guarantee != "exactly_once":
+        fetch_min_bytes = 1
     return consumer_config(settings, group, **membership, **{"fetch.min.bytes": fetch_min_bytes})
 
 

@@ -44,6 +44,8 @@ def test_a_worker_consumer_takes_its_fetch_batching_from_the_topology(tmp_path: 
     assert conf["ingest"]["fetch.min.bytes"] == 65536 and conf["scheduler"]["fetch.min.bytes"] == 1
     assert all(c["fetch.wait.max.ms"] == 25 for c in conf.values())  # what bounds the wait
     assert conf["ingest"]["group.instance.id"] == "pod-a-0"
+    at_least_once = load_settings(runtime={"state_dir": tmp_path, "processing_guarantee": "at_least_once"})
+    assert clients.worker_consumer_config(at_least_once, "g", 0, 65536)["fetch.min.bytes"] == 1
 
 
 def _get(port: int, path: str) -> int:
