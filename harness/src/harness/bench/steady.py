@@ -3,8 +3,8 @@ fixed rates one window after another on one fleet, and per window the achieved r
 p50/p95/p99/max from producing the record that fires a run to its event on regime.events,
 the groups' lag (is it bounded?), each worker's RSS and CPU seconds per 1,000 events.
 
-The window sequence: a warm-up (the broker's JIT, see run_windows); the fixed rates; the capacity (the output rate while offered more than
-the fleet takes); the maximum (0.9 x the capacity or the highest fixed rate kept up with,
+The window sequence: a warm-up (the broker's JIT, see run_windows); the fixed rates; the
+capacity (the output rate while offered more than the fleet takes); the maximum (0.9 x the capacity or the highest fixed rate kept up with,
 whichever is higher: sustained if the lag stays bounded; then a quarter more at a time, up to
 CLIMBS times, while it stays bounded); a quarter of the sustained maximum (the rate the latency
 goal names);
