@@ -3,13 +3,12 @@ fixed rates one window after another on one fleet, and per window the achieved r
 p50/p95/p99/max from producing the record that fires a run to its event on regime.events,
 the groups' lag (is it bounded?), each worker's RSS and CPU seconds per 1,000 events.
 
-The window sequence: a warm-up (the broker's JIT, see run_windows); the fixed rates; the
-capacity (the output rate while offered more than the fleet takes); the maximum (0.9 x the capacity or the highest fixed rate kept up with,
-whichever is higher: sustained if the lag stays bounded; then a quarter more at a time, up to
-CLIMBS times, while it stays bounded); a quarter of the sustained maximum (the rate the latency
-goal names);
-overload at 1.5 x that maximum; then the fleet drains, and every run must have come out
-exactly once.
+The window sequence: a warm-up (the broker's JIT, see warm_up); the fixed rates; the capacity
+(the output rate while offered more than the fleet takes); the maximum (0.9 x the capacity or
+the highest fixed rate kept up with, whichever is higher: sustained if the lag stays bounded;
+then a quarter more at a time, up to CLIMBS times, while it stays bounded); a quarter of the
+sustained maximum (the rate the latency goal names); overload at 1.5 x that maximum; then the
+fleet drains, and every run must have come out exactly once.
 """
 
 from __future__ import annotations
@@ -181,11 +180,14 @@ class Steady:
     def window(self, w: Window, offered: Offered) -> dict[str, Any]:
         count = int(w.rate * w.seconds) if w.rate else int(w.seconds)
         records = offered.take(count)
-        cpu_before, jit_before = cpu_seconds(self.fleet, self.broker_pid), compile_seconds(self.broker_pid)
+        # jcmd attaches to the broker: asked outside the CPU readings, so they do not count it.
+        jit_before = compile_seconds(self.broker_pid)
+        cpu_before = cpu_seconds(self.fleet, self.broker_pid)
         start = time.time()
         elapsed = self.offer(records, w.rate)
         end = time.time()
-        cpu, jit = cpu_seconds(self.fleet, self.broker_pid), compile_seconds(self.broker_pid)
+        cpu = cpu_seconds(self.fleet, self.broker_pid)
+        jit = compile_seconds(self.broker_pid)
         lags, rss = self.samples.between(start, end + 0.5)
         total_lag = [sum(v.values()) for v in lags]
         found: dict[str, Any] = {
